@@ -1,0 +1,188 @@
+"""PageDataModule: pair-tree roots -> validated indexes -> datasets -> DataLoaders for each stage."""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+from vlm_ocr.data.collate import Collator
+from vlm_ocr.data.dataset import PageDataset
+from vlm_ocr.data.index import DatasetIndex, build_index
+from vlm_ocr.data.predict_pages import PdfPageDataset
+from vlm_ocr.data.processor import QwenInputs
+from vlm_ocr.data.sample import Transform
+from vlm_ocr.data.sampler import EpochSampler
+from vlm_ocr.data.transforms import BuildMessages, RenderPage
+from vlm_ocr.model.loading import load_processor
+from vlm_ocr.prep.files import atomic_write_text
+
+logger = logging.getLogger(__name__)
+
+
+class TooMuchBadData(RuntimeError):
+    """More of a root's files are bad than the configured share allows."""
+
+
+class PageDataModule(L.LightningDataModule):
+    """Single-page PDF + Markdown pairs for training and evaluation, PDFs of any length for predict.
+
+    Args:
+        processor_path: hub id or folder of the processor (linked from model.pretrained).
+        data_root: folder that relative train/eval roots are resolved against (the one path to set
+            for a new machine).
+        train_roots: pair trees concatenated for training.
+        eval_roots: name -> pair tree; each is validated/tested and reported under its name.
+        predict_paths: PDF files or folders for predict.
+        transforms: sample steps for every split, in order (the recipe's pipeline).
+        train_transforms: extra steps for training only, inserted before the last `train_insert_from_end`
+            steps of `transforms` (augmentation after rendering, before the target is formatted).
+        train_insert_from_end: where train_transforms go, counted from the end of `transforms`.
+        max_length: most tokens per sample.
+        overlong: `drop` or `truncate` samples over max_length (both counted).
+        batch_size: pages per batch.
+        num_workers: DataLoader worker processes.
+        data_seed: seed of the epoch shuffles and of augmentation (with epoch and sample index).
+        index_cache_dir: where validated indexes are cached (None: no cache).
+        index_workers: processes that validate new pairs (0: one per CPU).
+        allow_extra_keys: accept front matter with unknown keys.
+        max_bad_fraction: fail when a root has a larger share of bad files than this.
+        report_dir: where data_report.jsonl (bad files and reasons) goes; default the trainer's log dir.
+    """
+
+    def __init__(
+        self,
+        processor_path: str,
+        data_root: str | None = None,
+        train_roots: list[str] | None = None,
+        eval_roots: dict[str, str] | None = None,
+        predict_paths: list[str] | None = None,
+        transforms: list[Transform] | None = None,
+        train_transforms: list[Transform] | None = None,
+        train_insert_from_end: int = 2,
+        max_length: int = 8192,
+        overlong: Literal["drop", "truncate"] = "drop",
+        batch_size: int = 1,
+        num_workers: int = 0,
+        data_seed: int = 0,
+        index_cache_dir: str | None = None,
+        index_workers: int = 0,
+        allow_extra_keys: bool = False,
+        max_bad_fraction: float = 0.01,
+        report_dir: str | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["transforms", "train_transforms"])
+        self.transforms = list(transforms or [])
+        self.train_transforms = list(train_transforms or [])
+        self.processor: Any = None
+        self.inputs: QwenInputs | None = None
+        self.train_set: Any = None
+        self.eval_sets: list[PageDataset] = []
+        self.predict_set: PdfPageDataset | None = None
+
+    @property
+    def eval_names(self) -> list[str]:
+        return list((self.hparams.eval_roots or {}).keys())
+
+    def resolve_root(self, root: str) -> str:
+        base = self.hparams.data_root
+        return str(Path(base) / root) if base and not Path(root).is_absolute() else root
+
+    def _index(self, root: str, name: str) -> DatasetIndex:
+        hp = self.hparams
+        root = self.resolve_root(root)
+        index = build_index(root, name=name, cache_dir=hp.index_cache_dir, workers=hp.index_workers,
+                            allow_extra_keys=hp.allow_extra_keys)
+        self._report(index)
+        if index.bad_fraction > hp.max_bad_fraction:
+            raise TooMuchBadData(
+                f"{root}: {len(index.bad)} of {len(index.bad) + len(index.pages)} files are bad "
+                f"({index.bad_fraction:.1%} > max_bad_fraction {hp.max_bad_fraction:.1%}); "
+                f"first: {index.bad[0].path}: {index.bad[0].reason}"
+            )
+        return index
+
+    def _report(self, index: DatasetIndex) -> None:
+        if index.bad:
+            logger.warning("%s: skipping %d bad files, e.g. %s: %s", index.name, len(index.bad), index.bad[0].path,
+                           index.bad[0].reason)
+        folder = self.hparams.report_dir or (self.trainer.log_dir if self.trainer and self.trainer.log_dir else None)
+        if folder:
+            path = Path(folder) / f"data_report_{index.name}.jsonl"
+            lines = [json.dumps({"dataset": index.name, "path": b.path, "reason": b.reason}) for b in index.bad]
+            atomic_write_text(path, "".join(line + "\n" for line in lines))
+
+    def train_steps(self) -> list[Transform]:
+        cut = len(self.transforms) - self.hparams.train_insert_from_end
+        return self.transforms[:cut] + self.train_transforms + self.transforms[cut:]
+
+    def setup(self, stage: str | None = None) -> None:
+        hp = self.hparams
+        if self.processor is None:
+            self.processor = load_processor(hp.processor_path)
+            self.inputs = QwenInputs(self.processor, hp.max_length, hp.overlong)
+        if stage in ("fit", None) and self.train_set is None:
+            self.train_set = self.build_train_set()
+        if stage in ("fit", "validate", "test", None) and not self.eval_sets:
+            self.eval_sets = [self.build_eval_set(name) for name in self.eval_names]
+        if stage == "predict" and self.predict_set is None:
+            render = next((t for t in self.transforms if isinstance(t, RenderPage)), RenderPage())
+            messages = next((t for t in self.transforms if isinstance(t, BuildMessages)), BuildMessages())
+            self.predict_set = PdfPageDataset(list(hp.predict_paths or []), render.spec, self.inputs, messages)
+
+    def build_train_set(self) -> Any:
+        parts = [PageDataset(Path(root).name, self._index(root, Path(root).name).pages,
+                             [*self.train_steps(), self.inputs], seed=self.hparams.data_seed)
+                 for root in self.hparams.train_roots or []]
+        if not parts:
+            raise ValueError("data.train_roots is empty: fit needs at least one pair tree")
+        return parts[0] if len(parts) == 1 else ConcatPages(parts)
+
+    def build_eval_set(self, name: str) -> PageDataset:
+        index = self._index(self.hparams.eval_roots[name], name)
+        return PageDataset(name, index.pages, [*self.transforms, self.inputs], seed=self.hparams.data_seed)
+
+    def _loader(self, dataset: Any, shuffle: bool, padding_side: str = "right") -> DataLoader:
+        hp = self.hparams
+        sampler = EpochSampler(len(dataset), seed=hp.data_seed, shuffle=shuffle) if isinstance(dataset, PageDataset | ConcatPages) else None
+        return DataLoader(
+            dataset, batch_size=hp.batch_size, sampler=sampler, num_workers=hp.num_workers,
+            collate_fn=Collator(self.inputs.pad_id, padding_side), persistent_workers=hp.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [self._loader(ds, shuffle=False) for ds in self.eval_sets]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return self.val_dataloader()
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.predict_set, shuffle=False, padding_side="left")
+
+
+class ConcatPages(Dataset):
+    """Several train roots as one dataset addressed by (epoch, global index)."""
+
+    def __init__(self, parts: list[PageDataset]):
+        self.parts = parts
+        self.offsets = [0]
+        for part in parts:
+            part.index_offset = self.offsets[-1]  # augmentation seeds use the global index
+            self.offsets.append(self.offsets[-1] + len(part))
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        part = bisect.bisect_right(self.offsets, index) - 1
+        return self.parts[part][(epoch, index - self.offsets[part])]

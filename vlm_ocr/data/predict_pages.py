@@ -1,0 +1,58 @@
+"""Pages of arbitrary PDFs (files or folders, any page count) as prompt-only samples for predict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from vlm_ocr.data.processor import QwenInputs
+from vlm_ocr.data.transforms import BuildMessages
+from vlm_ocr.prep.pdf import PdfError, RenderSpec, page_count, render_page
+
+
+def expand_pdf_paths(paths: list[str]) -> list[Path]:
+    """Files as given, folders searched recursively for *.pdf, in sorted order."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(path.rglob("*.pdf")))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"{path}: no such PDF file or folder")
+    return found
+
+
+class PdfPageDataset(Dataset):
+    """One item per page; a PDF that cannot be opened becomes one error item (reported, not fatal)."""
+
+    def __init__(self, paths: list[str], render: RenderSpec, inputs: QwenInputs, messages: BuildMessages):
+        self.render = render
+        self.inputs = inputs
+        self.messages = messages
+        self.items: list[tuple[Path, int, str | None]] = []
+        for pdf in expand_pdf_paths(paths):
+            try:
+                self.items.extend((pdf, page, None) for page in range(page_count(pdf)))
+            except PdfError as err:
+                self.items.append((pdf, -1, err.reason))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        pdf, page, error = self.items[index]
+        if error is None:
+            try:
+                image = render_page(pdf, page, self.render)
+            except PdfError as err:
+                error = err.reason
+        if error is not None:
+            return {"dropped": {"source": str(pdf), "page": page + 1, "markdown_path": None, "step": "RenderPage",
+                                "reason": error}}
+        sample = self.messages({"image": image})
+        return {**self.inputs.prompt(sample["messages"], image), "source": str(pdf), "page": page + 1,
+                "markdown_path": None}

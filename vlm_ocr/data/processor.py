@@ -1,0 +1,70 @@
+"""The model transform: chat template + image processor + label masking, shared by training and predict."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+
+from vlm_ocr.data.sample import DropSample, Sample
+
+IGNORE_INDEX = -100
+
+
+class QwenInputs:
+    """Turn `messages` + `image` (+ `target` when training) into Qwen2.5-VL tensors.
+
+    The prompt is the chat template with the generation prompt, run through the processor with the
+    image (which expands `<|image_pad|>` to grid_h*grid_w/merge^2 tokens). The target is tokenized
+    without special tokens and `<|im_end|>` is appended; labels are IGNORE_INDEX over the prompt.
+
+    Args:
+        processor: a Qwen2.5-VL processor (from `load_processor`).
+        max_length: most tokens per sample (prompt, image and answer).
+        overlong: `drop` skips samples longer than max_length; `truncate` keeps them cut at
+            max_length (the answer then lacks its end, which is counted). Samples whose prompt alone
+            is too long are always dropped.
+    """
+
+    def __init__(self, processor: Any, max_length: int = 8192, overlong: Literal["drop", "truncate"] = "drop"):
+        self.processor = processor
+        self.max_length = max_length
+        self.overlong = overlong
+        tokenizer = processor.tokenizer
+        self.end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.convert_tokens_to_ids("<|endoftext|>")
+
+    def prompt(self, messages: list[dict], image: Any) -> dict[str, torch.Tensor]:
+        """Prompt tensors: input_ids (L,), attention_mask (L,), pixel_values (patches, 1176), image_grid_thw (1, 3)."""
+        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        encoded = self.processor(text=[text], images=[image], return_tensors="pt")
+        return {
+            "input_ids": encoded["input_ids"][0],
+            "attention_mask": encoded["attention_mask"][0],
+            "pixel_values": encoded["pixel_values"],
+            "image_grid_thw": encoded["image_grid_thw"],
+        }
+
+    def target_ids(self, target: str) -> list[int]:
+        return self.processor.tokenizer(target, add_special_tokens=False)["input_ids"] + [self.end_id]
+
+    def __call__(self, sample: Sample) -> Sample:
+        prompt = self.prompt(sample["messages"], sample["image"])
+        target = torch.tensor(self.target_ids(sample["target"]), dtype=torch.long)
+        prompt_len, total = len(prompt["input_ids"]), len(prompt["input_ids"]) + len(target)
+        truncated = False
+        if total > self.max_length:
+            if self.overlong == "drop" or prompt_len >= self.max_length:
+                raise DropSample(f"too long: {total} tokens (prompt {prompt_len}) > max_length {self.max_length}")
+            target, truncated = target[: self.max_length - prompt_len], True
+        input_ids = torch.cat([prompt["input_ids"], target])
+        labels = torch.cat([torch.full((prompt_len,), IGNORE_INDEX, dtype=torch.long), target])
+        return {
+            **sample,
+            "input_ids": input_ids,
+            "labels": labels,
+            "attention_mask": torch.ones_like(input_ids),
+            "pixel_values": prompt["pixel_values"],
+            "image_grid_thw": prompt["image_grid_thw"],
+            "truncated": truncated,
+        }

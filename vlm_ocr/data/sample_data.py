@@ -1,0 +1,156 @@
+"""A deterministic generator of single-page PDF + Markdown pairs in the olmOCR-mix layout (the embedded sample data)."""
+
+from __future__ import annotations
+
+import random
+import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reportlab.lib.pagesizes import letter
+from reportlab.pdfgen.canvas import Canvas
+
+from vlm_ocr.data.front_matter import PageResponse, format_page_markdown
+from vlm_ocr.prep.files import atomic_write_bytes, atomic_write_text
+
+WORDS = (
+    "page model document reading order table figure section result method training data token image layout "
+    "column paragraph heading caption archive letter record value report survey sample measure period region "
+    "history library county office volume index summary review analysis north south river field market"
+).split()
+GERMAN = "das die der und ist ein eine mit von zu im auf nicht auch sich Bericht Seite Jahr Stadt Haus".split()
+WIDTH, HEIGHT = letter
+MARGIN, LINE = 72, 16
+
+
+@dataclass
+class PageContent:
+    """What a generated page shows: drawing instructions and the matching Markdown."""
+
+    blocks: list[tuple[str, str]]  # (kind, text) with kind in heading/para/item/table/equation
+    page: PageResponse
+    rotate: int = 0  # content turned counter-clockwise by this many degrees
+
+
+def _sentence(rng: random.Random, words: list[str], n: int) -> str:
+    text = " ".join(rng.choice(words) for _ in range(n))
+    return text[0].upper() + text[1:] + "."
+
+
+def _paragraph(rng: random.Random, words: list[str] = WORDS) -> str:
+    return " ".join(_sentence(rng, words, rng.randint(6, 12)) for _ in range(rng.randint(2, 4)))
+
+
+def _page(text: str | None, language: str | None = "en", table: bool = False, rotation: int = 0) -> PageResponse:
+    return PageResponse(language, rotation == 0, rotation, table, False, text)
+
+
+def document_page(rng: random.Random) -> PageContent:
+    title = _sentence(rng, WORDS, 3)[:-1]
+    paras = [_paragraph(rng) for _ in range(2)]
+    blocks = [("heading", title), ("para", paras[0]), ("heading", "Method"), ("para", paras[1])]
+    markdown = f"# {title}\n\n{paras[0]}\n\n## Method\n\n{paras[1]}"
+    return PageContent(blocks, _page(markdown))
+
+
+def list_page(rng: random.Random) -> PageContent:
+    items = [_sentence(rng, WORDS, rng.randint(4, 7)) for _ in range(4)]
+    intro = _paragraph(rng)
+    blocks = [("para", intro)] + [("item", f"- {item}") for item in items]
+    return PageContent(blocks, _page(intro + "\n\n" + "\n".join(f"- {item}" for item in items)))
+
+
+def table_page(rng: random.Random) -> PageContent:
+    header = ["Region", "Year", "Value"]
+    rows = [[rng.choice(WORDS).title(), str(rng.randint(1900, 2020)), str(rng.randint(10, 999))] for _ in range(4)]
+    html = "<table>\n<tr>" + "".join(f"<th>{h}</th>" for h in header) + "</tr>\n"
+    html += "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>\n" for row in rows) + "</table>"
+    blocks = [("heading", "Table 1"), ("table", "\t".join(header) + "\n" + "\n".join("\t".join(r) for r in rows))]
+    return PageContent(blocks, _page(f"# Table 1\n\n{html}", table=True))
+
+
+def equation_page(rng: random.Random) -> PageContent:
+    a, b = rng.randint(2, 9), rng.randint(2, 9)
+    para = _paragraph(rng)
+    blocks = [("para", para), ("equation", f"E = {a}mc^{b}"), ("para", "where m is the mass.")]
+    return PageContent(blocks, _page(f"{para}\n\n\\[E = {a}mc^{{{b}}}\\]\n\nwhere m is the mass."))
+
+
+def german_page(rng: random.Random) -> PageContent:
+    para = _paragraph(rng, GERMAN)
+    return PageContent([("heading", "Bericht"), ("para", para)], _page(f"# Bericht\n\n{para}", language="de"))
+
+
+def blank_page(rng: random.Random) -> PageContent:
+    return PageContent([], _page(None, language=None))
+
+
+def rotated_page(rng: random.Random) -> PageContent:
+    para = _paragraph(rng)
+    return PageContent([("para", para)], _page(para, rotation=90), rotate=90)
+
+
+KINDS: dict[str, Callable[[random.Random], PageContent]] = {
+    "document": document_page, "list": list_page, "table": table_page, "equation": equation_page,
+    "german": german_page, "blank": blank_page, "rotated": rotated_page,
+}
+
+
+def draw_pdf(content: PageContent) -> bytes:
+    """One-page PDF with fixed metadata, so the same content gives the same bytes."""
+    import io
+
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=letter, invariant=1, pageCompression=1)
+    if content.rotate:
+        canvas.translate(WIDTH, 0)
+        canvas.rotate(content.rotate)  # counter-clockwise: the page needs a clockwise correction
+    width = HEIGHT if content.rotate in (90, 270) else WIDTH
+    y = (WIDTH if content.rotate in (90, 270) else HEIGHT) - MARGIN
+    for kind, text in content.blocks:
+        if kind == "heading":
+            canvas.setFont("Helvetica-Bold", 16)
+            canvas.drawString(MARGIN, y, text)
+            y -= LINE * 1.8
+        elif kind == "table":
+            canvas.setFont("Helvetica", 11)
+            for r, row in enumerate(text.split("\n")):
+                for c, cell in enumerate(row.split("\t")):
+                    canvas.rect(MARGIN + c * 130, y - 5, 130, LINE + 4)
+                    canvas.drawString(MARGIN + c * 130 + 6, y, cell)
+                y -= LINE + 4
+            y -= LINE
+        else:
+            canvas.setFont("Times-Italic" if kind == "equation" else "Times-Roman", 12)
+            chars = int((width - 2 * MARGIN) / 6)
+            for line in textwrap.wrap(text, chars):
+                canvas.drawString(MARGIN + (120 if kind == "equation" else 0), y, line)
+                y -= LINE
+            y -= LINE * 0.6
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def write_pair(folder: Path, stem: str, content: PageContent) -> None:
+    atomic_write_bytes(folder / f"{stem}.pdf", draw_pdf(content))
+    atomic_write_text(folder / f"{stem}.md", format_page_markdown(content.page))
+
+
+def generate_sample_data(out: str | Path, train_per_kind: int = 3, eval_per_kind: int = 1, seed: int = 0) -> Path:
+    """Write `out/train` and `out/eval` pair trees with every kind of page; deterministic in `seed`.
+
+    Args:
+        out: output folder.
+        train_per_kind: training pages per kind.
+        eval_per_kind: evaluation pages per kind.
+        seed: seed of the generated text.
+    """
+    out = Path(out)
+    for split, per_kind, offset in (("train", train_per_kind, 0), ("eval", eval_per_kind, 10_000)):
+        for kind_index, (kind, make) in enumerate(KINDS.items()):
+            for i in range(per_kind):
+                rng = random.Random(seed * 1_000_003 + offset + kind_index * 1000 + i)
+                write_pair(out / split / kind, f"{kind}_{i:03d}", make(rng))
+    return out

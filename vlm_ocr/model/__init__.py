@@ -1,0 +1,1 @@
+"""Model loading, building and the LightningModule."""

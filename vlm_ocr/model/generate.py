@@ -1,0 +1,56 @@
+"""Batched generation of page Markdown with the KV cache; used by predict, validation and notebooks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+@dataclass
+class GenerationSpec:
+    """How answers are generated."""
+
+    max_new_tokens: int = 4096
+    """Most tokens generated per page."""
+    do_sample: bool = False
+    """Sample instead of greedy decoding."""
+    temperature: float = 1.0
+    """Sampling temperature (with do_sample)."""
+    top_p: float = 1.0
+    """Nucleus sampling mass (with do_sample)."""
+
+
+MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw")
+
+
+@torch.no_grad()
+def generate_markdown(model: Any, tokenizer: Any, batch: dict[str, Any], spec: GenerationSpec) -> list[dict[str, Any]]:
+    """Generate one answer per row of a left-padded batch.
+
+    Returns per row: text, tokens_in, tokens_out, finish_reason (`stop` when the model closed its
+    turn, `length` when it hit max_new_tokens) and seconds (the batch's wall time shared equally).
+    """
+    start = time.perf_counter()
+    inputs = {k: batch[k] for k in MODEL_INPUT_KEYS}
+    options: dict[str, Any] = {"max_new_tokens": spec.max_new_tokens, "do_sample": spec.do_sample}
+    if spec.do_sample:
+        options.update(temperature=spec.temperature, top_p=spec.top_p)
+    end_ids = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")}
+    output = model.generate(**inputs, **options, pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(end_ids))
+    new_tokens = output[:, inputs["input_ids"].shape[1] :]
+    seconds = (time.perf_counter() - start) / len(new_tokens)
+    results = []
+    for row, tokens in zip(inputs["attention_mask"], new_tokens.tolist()):
+        stop_at = next((i for i, t in enumerate(tokens) if t in end_ids), None)
+        kept = tokens if stop_at is None else tokens[:stop_at]
+        results.append({
+            "text": tokenizer.decode(kept, skip_special_tokens=True),
+            "tokens_in": int(row.sum()),
+            "tokens_out": len(kept) + (stop_at is not None),
+            "finish_reason": "length" if stop_at is None else "stop",
+            "seconds": seconds,
+        })
+    return results

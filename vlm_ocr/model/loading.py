@@ -1,0 +1,50 @@
+"""The only from_pretrained calls: model and processor, real checkpoints and local folders alike."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from typing import Any, Literal
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+AttnImplementation = Literal["auto", "flash_attention_2", "sdpa", "eager"]
+DTypeName = Literal["bfloat16", "float16", "float32"]
+
+
+def resolve_attn_implementation(requested: AttnImplementation = "auto") -> str:
+    """`auto` picks flash_attention_2 when flash-attn is importable and CUDA is present, else sdpa."""
+    has_flash = importlib.util.find_spec("flash_attn") is not None and torch.cuda.is_available()
+    if requested == "auto":
+        chosen = "flash_attention_2" if has_flash else "sdpa"
+    elif requested == "flash_attention_2" and not has_flash:
+        logger.warning("flash_attention_2 requested but flash-attn/CUDA is not available: falling back to sdpa")
+        chosen = "sdpa"
+    else:
+        chosen = requested
+    logger.info("attention implementation: %s (requested %s)", chosen, requested)
+    return chosen
+
+
+def load_model(
+    pretrained: str,
+    dtype: DTypeName = "bfloat16",
+    attn_implementation: AttnImplementation = "auto",
+) -> Any:
+    """Qwen2_5_VLForConditionalGeneration from a hub id or a local folder."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        pretrained, dtype=getattr(torch, dtype), attn_implementation=resolve_attn_implementation(attn_implementation)
+    )
+    logger.info("loaded %s (%s, %.1fM parameters)", pretrained, dtype, sum(p.numel() for p in model.parameters()) / 1e6)
+    return model
+
+
+def load_processor(pretrained: str) -> Any:
+    """AutoProcessor from a hub id or a local folder (tokenizer, image processor, chat template)."""
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(pretrained)

@@ -1,0 +1,50 @@
+"""Cross-entropy on answer tokens only, without materialising (tokens x vocabulary) logits for the prompt."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from vlm_ocr.data.processor import IGNORE_INDEX
+
+
+def answer_token_loss(
+    hidden: torch.Tensor,
+    lm_head: torch.nn.Module,
+    labels: torch.Tensor,
+    weighting: Literal["page", "token"] = "page",
+    chunk_size: int = 2048,
+) -> tuple[torch.Tensor, int]:
+    """Teacher-forced next-token loss over positions whose next label is not IGNORE_INDEX.
+
+    Only those positions go through lm_head, in chunks of `chunk_size` tokens, in float32.
+
+    Args:
+        hidden: (B, L, H) last hidden states.
+        lm_head: the output projection.
+        labels: (B, L) target ids, IGNORE_INDEX where no loss applies.
+        weighting: `page` averages each page's token losses, then the pages (olmOCR: one page per
+            step); `token` averages over every answer token in the batch.
+        chunk_size: tokens per lm_head chunk.
+
+    Returns:
+        The loss and the number of answer tokens it covers.
+    """
+    shifted = labels[:, 1:]
+    rows, cols = (shifted != IGNORE_INDEX).nonzero(as_tuple=True)
+    if rows.numel() == 0:
+        return hidden.sum() * 0.0, 0
+    states = hidden[rows, cols]  # (N, H): the state at t predicts the label at t + 1
+    targets = shifted[rows, cols]
+    losses = torch.cat([
+        F.cross_entropy(lm_head(states[i : i + chunk_size]).float(), targets[i : i + chunk_size], reduction="none")
+        for i in range(0, len(states), chunk_size)
+    ])
+    if weighting == "token":
+        return losses.mean(), len(losses)
+    per_page = torch.zeros(labels.shape[0], device=losses.device).index_add_(0, rows, losses)
+    counts = torch.bincount(rows, minlength=labels.shape[0]).clamp_min(1)
+    pages = torch.bincount(rows, minlength=labels.shape[0]) > 0
+    return (per_page / counts)[pages].mean(), len(losses)

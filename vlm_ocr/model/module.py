@@ -1,0 +1,174 @@
+"""VlmOcrModule: the training system around a Qwen2.5-VL model (loss, optimisation, logging, predict)."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Literal
+
+import lightning as L
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities import rank_zero_info
+
+from vlm_ocr.model.generate import GenerationSpec, generate_markdown
+from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
+from vlm_ocr.model.loss import answer_token_loss
+from vlm_ocr.model.parameters import decay_parameter_groups, set_trainable
+
+
+class VlmOcrModule(L.LightningModule):
+    """Fine-tunes Qwen2.5-VL on page images: teacher-forced cross-entropy on the answer tokens.
+
+    Args:
+        pretrained: hub id or local folder of the model (and its processor).
+        dtype: weight dtype the model loads in.
+        attn_implementation: `auto` (flash_attention_2 when installed, else sdpa), or a fixed one.
+        train_vision_tower: train the ViT blocks (frozen in the seed design).
+        train_merger: train the patch merger that maps vision features into the decoder.
+        train_decoder: train the language model and lm_head.
+        optimizer: optimizer factory; it receives parameter groups (no decay on biases and norms).
+        lr_scheduler: name for `transformers.get_scheduler` (linear, cosine, constant_with_warmup, ...).
+        warmup_ratio: warmup steps as a share of the real number of optimizer steps.
+        scheduler_kwargs: extra `scheduler_specific_kwargs` for get_scheduler.
+        loss_weighting: `page` (mean per page, then over pages, as olmOCR) or `token` (mean over tokens).
+        loss_chunk_size: answer tokens per lm_head chunk in the loss.
+        gradient_checkpointing: recompute decoder activations in backward to save memory.
+        compile: torch.compile the model (inductor, default mode, not fullgraph, not dynamic).
+        generation: decoding settings for predict.
+    """
+
+    def __init__(
+        self,
+        pretrained: str,
+        dtype: DTypeName = "bfloat16",
+        attn_implementation: AttnImplementation = "auto",
+        train_vision_tower: bool = False,
+        train_merger: bool = True,
+        train_decoder: bool = True,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        lr_scheduler: str = "linear",
+        warmup_ratio: float = 0.0,
+        scheduler_kwargs: dict[str, Any] | None = None,
+        loss_weighting: Literal["page", "token"] = "page",
+        loss_chunk_size: int = 2048,
+        gradient_checkpointing: bool = False,
+        compile: bool = False,
+        generation: GenerationSpec | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.optimizer_factory = optimizer
+        self.generation = generation or GenerationSpec()
+        self.model: Any = None
+        self.samples_seen = 0
+        self.tokens_seen = 0
+        self.dropped: dict[str, int] = {}
+        self._last_step_time: float | None = None
+
+    def configure_model(self) -> None:
+        if self.model is not None:
+            return
+        hp = self.hparams
+        self.model = load_model(hp.pretrained, hp.dtype, hp.attn_implementation)
+        set_trainable(self.model, hp.train_vision_tower, hp.train_merger, hp.train_decoder)
+        if hp.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hp.compile:
+            self.model.compile(backend="inductor", mode="default", fullgraph=False, dynamic=False)
+
+    def forward(self, input_ids, attention_mask, pixel_values, image_grid_thw) -> torch.Tensor:
+        """Logits for every position (inference)."""
+        return self.model(
+            input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values, image_grid_thw=image_grid_thw
+        ).logits
+
+    def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
+        hidden = self.model.model(
+            input_ids=batch["input_ids"],
+            attention_mask=batch["attention_mask"],
+            pixel_values=batch["pixel_values"],
+            image_grid_thw=batch["image_grid_thw"],
+        ).last_hidden_state
+        return answer_token_loss(
+            hidden, self.model.lm_head, batch["labels"], self.hparams.loss_weighting, self.hparams.loss_chunk_size
+        )
+
+    def _count_dropped(self, batch: dict[str, Any]) -> None:
+        for record in batch["dropped"]:
+            self.dropped[record["step"]] = self.dropped.get(record["step"], 0) + 1
+        if batch["truncated"]:
+            self.dropped["truncated (kept)"] = self.dropped.get("truncated (kept)", 0) + batch["truncated"]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        self._count_dropped(batch)
+        self.log("train/dropped_samples", float(sum(self.dropped.values())), on_step=True, reduce_fx="sum")
+        if batch["num_pages"] == 0:
+            return None  # every sample of this batch was dropped by a pipeline step
+        loss, answer_tokens = self._loss(batch)
+        tokens = int(batch["attention_mask"].sum())
+        world = self.trainer.world_size
+        self.samples_seen += batch["num_pages"] * world
+        self.tokens_seen += tokens * world
+        now = time.perf_counter()
+        if self._last_step_time is not None:
+            self.log("train/tokens_per_s", tokens * world / max(now - self._last_step_time, 1e-9), on_step=True)
+        self._last_step_time = now
+        self.log("train/loss", loss, on_step=True, prog_bar=True, batch_size=batch["num_pages"])
+        self.log_dict({"train/samples_seen": float(self.samples_seen), "train/tokens_seen": float(self.tokens_seen),
+                       "train/answer_tokens": float(answer_tokens)}, on_step=True)
+        return loss
+
+    def on_train_epoch_end(self) -> None:
+        if self.dropped:
+            rank_zero_info(f"samples skipped so far, by step: {self.dropped}")
+
+    def _eval_name(self, dataloader_idx: int) -> str:
+        names = getattr(self.trainer.datamodule, "eval_names", None) if self.trainer.datamodule else None
+        return names[dataloader_idx] if names and dataloader_idx < len(names) else f"dataloader_{dataloader_idx}"
+
+    def _eval_step(self, stage: str, batch: dict[str, Any], dataloader_idx: int) -> None:
+        name = self._eval_name(dataloader_idx)
+        self._count_dropped(batch)
+        if batch["num_pages"] == 0:
+            return
+        loss, _ = self._loss(batch)
+        self.log(f"{stage}/{name}/loss", loss, on_epoch=True, sync_dist=True, add_dataloader_idx=False,
+                 batch_size=batch["num_pages"])
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("val", batch, dataloader_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._eval_step("test", batch, dataloader_idx)
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
+        if batch["num_pages"] == 0:
+            return [{**record, "error": record["reason"]} for record in batch["dropped"]]
+        tokenizer = self.trainer.datamodule.processor.tokenizer
+        results = generate_markdown(self.model, tokenizer, batch, self.generation)
+        pages = [{"source": s, "page": p} for s, p in zip(batch["sources"], batch["pages"])]
+        errors = [{**record, "error": record["reason"]} for record in batch["dropped"]]
+        return [{**page, **result} for page, result in zip(pages, results)] + errors
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["vlm_ocr_counters"] = {"samples_seen": self.samples_seen, "tokens_seen": self.tokens_seen}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        counters = checkpoint.get("vlm_ocr_counters", {})
+        self.samples_seen = counters.get("samples_seen", 0)
+        self.tokens_seen = counters.get("tokens_seen", 0)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        from transformers import get_scheduler
+
+        optimizer = self.optimizer_factory(decay_parameter_groups(self.model))
+        total = int(self.trainer.estimated_stepping_batches)
+        scheduler = get_scheduler(
+            self.hparams.lr_scheduler,
+            optimizer,
+            num_warmup_steps=math.ceil(self.hparams.warmup_ratio * total),
+            num_training_steps=total,
+            scheduler_specific_kwargs=self.hparams.scheduler_kwargs,
+        )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}

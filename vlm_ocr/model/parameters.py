@@ -1,0 +1,54 @@
+"""Which parameters train (vision tower, merger, decoder) and which get weight decay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+
+def vision_tower_and_merger(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    visual = model.model.visual
+    return visual, visual.merger
+
+
+def set_trainable(model: nn.Module, vision_tower: bool = False, merger: bool = True, decoder: bool = True) -> None:
+    """Freeze or unfreeze the three parts. The decoder is the language model plus lm_head."""
+    visual, merger_module = vision_tower_and_merger(model)
+    merger_params = {id(p) for p in merger_module.parameters()}
+    visual_params = {id(p) for p in visual.parameters()}
+    for param in model.parameters():
+        if id(param) in merger_params:
+            param.requires_grad_(merger)
+        elif id(param) in visual_params:
+            param.requires_grad_(vision_tower)
+        else:
+            param.requires_grad_(decoder)
+
+
+def is_no_decay(name: str, param: nn.Parameter, norm_param_ids: set[int]) -> bool:
+    return name.endswith(".bias") or param.ndim < 2 or id(param) in norm_param_ids
+
+
+def norm_parameter_ids(model: nn.Module) -> set[int]:
+    """Parameters of every normalisation layer (LayerNorm, RMSNorm and Qwen's own *RMSNorm classes)."""
+    ids = set()
+    for module in model.modules():
+        name = type(module).__name__.lower()
+        if isinstance(module, nn.LayerNorm | nn.RMSNorm | nn.GroupNorm) or "norm" in name:
+            ids.update(id(p) for p in module.parameters(recurse=False))
+    return ids
+
+
+def decay_parameter_groups(model: nn.Module) -> list[dict[str, Any]]:
+    """Trainable parameters split into [decay, no decay]; biases and all norm weights get no decay.
+
+    The decay group leaves weight_decay to the optimizer's own setting; the other sets it to 0.
+    """
+    norms = norm_parameter_ids(model)
+    decay, no_decay = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (no_decay if is_no_decay(name, param, norms) else decay).append(param)
+    groups = [{"params": decay, "name": "decay"}, {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"}]
+    return [g for g in groups if g["params"]]

@@ -1,0 +1,1 @@
+"""Mechanics shared by the data-preparation tools and by inference: PDF pages, file writes."""
