@@ -1,0 +1,92 @@
+"""Shared fixtures: a tiny random Qwen2.5-VL saved like a real checkpoint, generated sample pairs, offline env."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _offline_and_seeded(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    torch.manual_seed(0)
+    dtype = torch.get_default_dtype()
+    yield
+    torch.set_default_dtype(dtype)
+
+
+@pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory) -> Path:
+    """A tiny random Qwen2.5-VL + the real Qwen tokenizer, written with save_pretrained."""
+    from vlm_ocr.model.architecture import make_model_folder
+
+    return make_model_folder(tmp_path_factory.mktemp("models") / "tiny-qwen2.5-vl", "tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def processor(tiny_vlm_dir):
+    from vlm_ocr.model.loading import load_processor
+
+    return load_processor(str(tiny_vlm_dir))
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(tmp_path_factory) -> Path:
+    """Generated pairs: OUT/train and OUT/eval with every kind of page (2 train + 1 eval per kind)."""
+    from vlm_ocr.data.sample_data import generate_sample_data
+
+    return generate_sample_data(tmp_path_factory.mktemp("sample") / "data", train_per_kind=2, eval_per_kind=1)
+
+
+@pytest.fixture
+def shared_fixtures() -> Path:
+    folder = SHARED / "fixtures"
+    if not folder.is_dir():
+        pytest.skip("../shared/fixtures is not present beside the checkout")
+    return folder
+
+
+@pytest.fixture
+def pair_copy(tmp_path, sample_data_dir):
+    """Copy some generated pairs into a fresh tree and return a function adding more files to it."""
+    root = tmp_path / "tree"
+    shutil.copytree(sample_data_dir / "train" / "document", root / "document")
+
+    def add(relative: str, data: bytes | str) -> Path:
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+        return path
+
+    return root, add
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch, tiny_vlm_dir, sample_data_dir):
+    """Arguments that point the real experiment configs at the tiny model and sample data, in a temp run dir."""
+    monkeypatch.chdir(tmp_path)
+    os.environ.pop("PL_TRAINER_ACCELERATOR", None)
+    return [
+        "--model.pretrained", str(tiny_vlm_dir),
+        "--data.data_root", str(sample_data_dir),
+        "--trainer.default_root_dir", str(tmp_path / "runs"),
+    ]

@@ -1,0 +1,62 @@
+import pytest
+
+from vlm_ocr.data.text_rules import reformat_latex_bold_italic, text_rule_violation
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (r"\textbf{bold \textit{it}} and \(\textbf{x}\) and \textit{unclosed",
+         r"**bold *it*** and \(\textbf{x}\) and \textit{unclosed"),
+        (r"\textbf{a {b} c} $$\textit{m}$$ \textbf{}", r"**a {b} c** $$\textit{m}$$ ****"),
+        (r"x \textbf{ spaced } y", "x ** spaced ** y"),
+        (r"\[\textit{a}\] \textit{b}", r"\[\textit{a}\] *b*"),
+    ],
+)
+def test_reformat_bold_italic(text, expected):
+    assert reformat_latex_bold_italic(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("| a | b |\n|---|:-:|\n| 1 | 2 |", "markdown table"),
+        ("<table><tr><td>a</td></tr>", "malformed HTML table"),
+        ("<table><tr><td>a</span></td></tr></table>", "malformed HTML table"),
+        ("set x ∈ A here", "unicode math symbol"),
+        (r"see \ref{fig1}", r"LaTeX command '\\ref'"),
+        (r"a \to b", r"LaTeX command '\\to'"),
+        (r"unconverted \textbf{bold", r"LaTeX command '\\textbf'"),
+        (r"\BEGIN{TABULAR}", "LaTeX table environment"),
+    ],
+)
+def test_rules_that_drop(text, reason):
+    assert reason in (text_rule_violation(text, None) or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plain prose with a | pipe.",
+        "| 2020-01 | b |\n| 2020-02 | c |",  # pipe rows with dates are not a Markdown table
+        r"Path C:\tools and \today and \top",  # whole commands only
+        r"\(x \in A \cdot y\) and \[\frac{1}{2}\]",  # LaTeX inside math is what we want
+        r"\(x ∈ A\)",  # a symbol inside math is fine
+        "<table><tr><td><table><tr><td>x</td></tr></table></td></tr></table>",  # nested tables
+        "<table><tr><td>a<br>b</td></tr></table>",
+    ],
+)
+def test_rules_that_keep(text):
+    assert text_rule_violation(text, None) is None
+
+
+def test_math_checker_is_used_for_each_equation():
+    seen = []
+
+    def checker(equation):
+        seen.append(equation)
+        return "ParseError" if "bad" in equation else None
+
+    assert text_rule_violation(r"\(a+b\) and $$ c $$", checker) is None
+    assert sorted(seen) == ["a+b", "c"]
+    assert "does not render: ParseError" in text_rule_violation(r"\[bad\]", checker)

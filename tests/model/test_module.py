@@ -1,0 +1,98 @@
+import functools
+
+import lightning as L
+import pytest
+import torch
+
+from vlm_ocr.data import (
+    BuildMessages,
+    FilterRotated,
+    FormatTarget,
+    PageDataModule,
+    ParseFrontMatter,
+    ReformatLatexBoldItalic,
+    RenderPage,
+    TextRuleFilter,
+)
+from vlm_ocr.model.module import VlmOcrModule
+
+
+def datamodule(tiny_vlm_dir, sample_data_dir, train="train/document", **kwargs):
+    steps = [ParseFrontMatter(), FilterRotated(), ReformatLatexBoldItalic(), TextRuleFilter("off"), RenderPage(112),
+             FormatTarget(), BuildMessages()]
+    return PageDataModule(processor_path=str(tiny_vlm_dir), data_root=str(sample_data_dir), train_roots=[train],
+                          eval_roots={"doc_eval": "eval/document"}, transforms=steps, max_length=2048, **kwargs)
+
+
+def module(tiny_vlm_dir, lr=3e-3, **kwargs):
+    return VlmOcrModule(str(tiny_vlm_dir), dtype="float32", attn_implementation="sdpa",
+                        optimizer=functools.partial(torch.optim.AdamW, lr=lr, weight_decay=0.01), **kwargs)
+
+
+def trainer(tmp_path, **kwargs):
+    options = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                   enable_model_summary=False, default_root_dir=tmp_path, gradient_clip_val=1.0,
+                   num_sanity_val_steps=0, limit_val_batches=0)
+    return L.Trainer(**{**options, **kwargs})
+
+
+class LrRecorder(L.Callback):
+    def __init__(self):
+        self.lrs, self.losses = [], []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.losses.append(float(outputs["loss"]))
+
+
+def test_frozen_parameters_stay_and_trainable_ones_move(tmp_path, tiny_vlm_dir, sample_data_dir):
+    system = module(tiny_vlm_dir)
+    system.configure_model()
+    before = {n: p.detach().clone() for n, p in system.model.named_parameters()}
+    trainer(tmp_path, max_steps=3).fit(system, datamodule(tiny_vlm_dir, sample_data_dir))
+    after = dict(system.model.named_parameters())
+    frozen = [n for n in before if n.startswith("model.visual.") and ".merger." not in n]
+    trainable = [n for n in before if n not in frozen]
+    assert frozen and all(torch.equal(before[n], after[n]) for n in frozen)
+    changed = [n for n in trainable if not torch.equal(before[n], after[n])]
+    assert "lm_head.weight" in changed and any(".merger." in n for n in changed)
+    assert "model.language_model.layers.0.self_attn.q_proj.weight" in changed
+
+
+def test_linear_warmup_from_the_real_number_of_optimizer_steps(tmp_path, tiny_vlm_dir, sample_data_dir):
+    recorder = LrRecorder()
+    system = module(tiny_vlm_dir, lr=1e-3, warmup_ratio=0.5, lr_scheduler="linear")
+    trainer(tmp_path, max_steps=4, callbacks=[recorder]).fit(system, datamodule(tiny_vlm_dir, sample_data_dir))
+    assert recorder.lrs == pytest.approx([0.0, 0.5e-3, 1e-3, 0.5e-3])
+
+
+def test_accumulation_counts_optimizer_steps(tmp_path, tiny_vlm_dir, sample_data_dir):
+    recorder = LrRecorder()
+    system = module(tiny_vlm_dir, lr=1e-3, warmup_ratio=0.5)
+    fit = trainer(tmp_path, max_epochs=2, accumulate_grad_batches=2, callbacks=[recorder])
+    fit.fit(system, datamodule(tiny_vlm_dir, sample_data_dir))
+    # 2 pages per epoch, accumulation 2 -> 1 optimizer step per epoch, 2 in all: warmup of 1 step
+    assert fit.global_step == 2 and fit.estimated_stepping_batches == 2
+    assert recorder.lrs == pytest.approx([0.0, 0.0, 1e-3, 1e-3])
+    assert system.samples_seen == 4
+
+
+def test_loss_falls_well_below_its_start_on_repeated_pages(tmp_path, tiny_vlm_dir, sample_data_dir):
+    recorder = LrRecorder()
+    system = module(tiny_vlm_dir, lr=1e-2, warmup_ratio=0.1)
+    trainer(tmp_path, max_steps=30, callbacks=[recorder]).fit(system, datamodule(tiny_vlm_dir, sample_data_dir))
+    start, end = recorder.losses[0], sum(recorder.losses[-4:]) / 4
+    assert start > 11.0  # ln(152064) = 11.93 at random init
+    assert end < 0.6 * start
+
+
+def test_dropped_samples_are_counted_not_trained_on(tmp_path, tiny_vlm_dir, sample_data_dir):
+    system = module(tiny_vlm_dir)
+    system.configure_model()
+    before = {n: p.detach().clone() for n, p in system.model.named_parameters()}
+    trainer(tmp_path, max_epochs=1).fit(system, datamodule(tiny_vlm_dir, sample_data_dir, train="train/rotated"))
+    assert system.dropped == {"FilterRotated": 2}
+    assert system.samples_seen == 0
+    assert all(torch.equal(before[n], p) for n, p in system.model.named_parameters())

@@ -1,0 +1,96 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from vlm_ocr.cli import main
+
+TINY = str(Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml")
+
+
+def run(*args):
+    assert main(list(args)) == 0
+
+
+@pytest.mark.parametrize("subcommand", ["fit", "validate", "test"])
+def test_subcommands_run_with_fast_dev_run(subcommand, cli_env, tmp_path):
+    run(subcommand, "--config", TINY, *cli_env, "--trainer.fast_dev_run", "true", "--data.num_workers", "0")
+
+
+def test_predict_writes_markdown_and_jsonl(cli_env, tmp_path, sample_data_dir, shared_fixtures):
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"%PDF-1.4 broken")
+    out = tmp_path / "pred"
+    run("predict", "--config", TINY, *cli_env, "--trainer.fast_dev_run", "3", "--data.num_workers", "0",
+        "--data.predict_paths", json.dumps([str(shared_fixtures / "pdfs" / "skinnypage.pdf"), str(broken)]),
+        "--model.generation.max_new_tokens", "8", "--data.batch_size", "2",
+        "--trainer.callbacks+=vlm_ocr.callbacks.PredictionWriter", f"--trainer.callbacks.out_dir={out}")
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    pages = {(Path(r["source"]).name, r["page"]) for r in rows if "text" in r}
+    assert pages == {("skinnypage.pdf", 1), ("skinnypage.pdf", 2)}
+    for row in rows:
+        if "text" in row:
+            assert row["finish_reason"] in ("stop", "length") and 0 < row["tokens_out"] <= 8
+            assert row["tokens_in"] > 100 and ("front_matter" in row or "front_matter_error" in row)
+            assert (out / f"skinnypage_pg{row['page']}.md").read_text() == row["text"]
+    errors = [r for r in rows if "error" in r]
+    assert len(errors) == 1 and errors[0]["source"].endswith("broken.pdf") and "cannot open PDF" in errors[0]["error"]
+
+
+def test_print_config(cli_env, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", TINY, *cli_env, "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "class_path: vlm_ocr.data.RenderPage" in printed and "accumulate_grad_batches: 2" in printed
+
+
+def test_inspect_data_shows_samples_and_drops(cli_env, tmp_path):
+    out = tmp_path / "inspect.jsonl"
+    run("inspect-data", "--config", TINY, *cli_env, "--split", "train", "--limit", "100", "--out", str(out))
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 14
+    dropped = [r for r in rows if r["dropped"]]
+    assert {r["step"] for r in dropped} == {"FilterRotated"} and len(dropped) == 2
+    assert all("rotated" in r["markdown_path"] and r["reason"].startswith("rotated page") for r in dropped)
+    kept = [r for r in rows if not r["dropped"]]
+    for row in kept:
+        t, h, w = row["image_grid_thw"][0]
+        assert row["image_tokens"] == t * h * w // 4 == row["input_ids"].count(151655)
+        assert row["prompt"].endswith("<|im_start|>assistant\n") and row["target"].endswith("<|im_end|>")
+        assert row["target"].startswith("---\nprimary_language: ")
+        assert len(row["labels"]) == len(row["input_ids"])
+    with pytest.raises(SystemExit, match="unknown split"):
+        main(["inspect-data", "--config", TINY, *cli_env, "--split", "nope", "--out", str(out)])
+
+
+def test_make_tiny_model_and_sample_data(tmp_path):
+    run("make-tiny-model", str(tmp_path / "m"))
+    run("make-sample-data", str(tmp_path / "d"), "--train_per_kind", "1", "--eval_per_kind", "1")
+    from vlm_ocr.model.loading import load_model
+
+    assert load_model(str(tmp_path / "m"), "float32").config.text_config.hidden_size == 32
+    assert len(list((tmp_path / "d" / "train").rglob("*.md"))) == 7
+    first = (tmp_path / "d" / "train" / "table" / "table_000.pdf").read_bytes()
+    run("make-sample-data", str(tmp_path / "d2"), "--train_per_kind", "1", "--eval_per_kind", "1")
+    assert (tmp_path / "d2" / "train" / "table" / "table_000.pdf").read_bytes() == first  # deterministic
+
+
+def test_fit_exports_a_folder_that_reloads_with_identical_logits(cli_env, tmp_path, sample_data_dir):
+    from vlm_ocr.cli import build_cli
+    from vlm_ocr.model.loading import load_model
+
+    export = tmp_path / "export"
+    cli = build_cli(["fit", "--config", TINY, *cli_env, "--trainer.max_steps", "2", "--data.num_workers", "0",
+                     "--trainer.enable_progress_bar", "false", "--trainer.callbacks", json.dumps(
+                         [{"class_path": "vlm_ocr.callbacks.ExportHuggingFace", "init_args": {"dirname": str(export)}}])])
+    trained = cli.model.model.eval()
+    reloaded = load_model(str(export), "float32", "sdpa").eval()
+    datamodule = cli.datamodule
+    batch = datamodule.val_dataloader()[0].collate_fn([datamodule.eval_sets[0][0]])
+    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw")}
+    with torch.no_grad():
+        assert torch.equal(trained(**inputs).logits, reloaded(**inputs).logits)
+    assert not torch.equal(trained.lm_head.weight, load_model(cli.model.hparams.pretrained, "float32").lm_head.weight)
+    assert (export / "chat_template.jinja").exists() and (export / "tokenizer.json").exists()
