@@ -86,7 +86,10 @@ def cli_env(tmp_path, monkeypatch, tiny_vlm_dir, sample_data_dir):
     monkeypatch.chdir(tmp_path)
     os.environ.pop("PL_TRAINER_ACCELERATOR", None)
     return [
-        "--model.pretrained", str(tiny_vlm_dir),
-        "--data.data_root", str(sample_data_dir),
-        "--trainer.default_root_dir", str(tmp_path / "runs"),
+        "--model.pretrained",
+        str(tiny_vlm_dir),
+        "--data.data_root",
+        str(sample_data_dir),
+        "--trainer.default_root_dir",
+        str(tmp_path / "runs"),
     ]

@@ -22,10 +22,24 @@ def test_predict_writes_markdown_and_jsonl(cli_env, tmp_path, sample_data_dir, s
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"%PDF-1.4 broken")
     out = tmp_path / "pred"
-    run("predict", "--config", TINY, *cli_env, "--trainer.fast_dev_run", "3", "--data.num_workers", "0",
-        "--data.predict_paths", json.dumps([str(shared_fixtures / "pdfs" / "skinnypage.pdf"), str(broken)]),
-        "--model.generation.max_new_tokens", "8", "--data.batch_size", "2",
-        "--trainer.callbacks+=vlm_ocr.callbacks.PredictionWriter", f"--trainer.callbacks.out_dir={out}")
+    run(
+        "predict",
+        "--config",
+        TINY,
+        *cli_env,
+        "--trainer.fast_dev_run",
+        "3",
+        "--data.num_workers",
+        "0",
+        "--data.predict_paths",
+        json.dumps([str(shared_fixtures / "pdfs" / "skinnypage.pdf"), str(broken)]),
+        "--model.generation.max_new_tokens",
+        "8",
+        "--data.batch_size",
+        "2",
+        "--trainer.callbacks+=vlm_ocr.callbacks.PredictionWriter",
+        f"--trainer.callbacks.out_dir={out}",
+    )
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
     pages = {(Path(r["source"]).name, r["page"]) for r in rows if "text" in r}
     assert pages == {("skinnypage.pdf", 1), ("skinnypage.pdf", 2)}
@@ -82,9 +96,22 @@ def test_fit_exports_a_folder_that_reloads_with_identical_logits(cli_env, tmp_pa
     from vlm_ocr.model.loading import load_model
 
     export = tmp_path / "export"
-    cli = build_cli(["fit", "--config", TINY, *cli_env, "--trainer.max_steps", "2", "--data.num_workers", "0",
-                     "--trainer.enable_progress_bar", "false", "--trainer.callbacks", json.dumps(
-                         [{"class_path": "vlm_ocr.callbacks.ExportHuggingFace", "init_args": {"dirname": str(export)}}])])
+    cli = build_cli(
+        [
+            "fit",
+            "--config",
+            TINY,
+            *cli_env,
+            "--trainer.max_steps",
+            "2",
+            "--data.num_workers",
+            "0",
+            "--trainer.enable_progress_bar",
+            "false",
+            "--trainer.callbacks",
+            json.dumps([{"class_path": "vlm_ocr.callbacks.ExportHuggingFace", "init_args": {"dirname": str(export)}}]),
+        ]
+    )
     trained = cli.model.model.eval()
     reloaded = load_model(str(export), "float32", "sdpa").eval()
     datamodule = cli.datamodule

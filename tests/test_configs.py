@@ -20,8 +20,7 @@ def test_every_experiment_parses_and_instantiates(config, cli_env):
 
 
 def test_recipe_values(cli_env):
-    cli = build_cli(["--config", str(MIX),
-                     *cli_env, "--trainer.accelerator", "cpu"], run=False)
+    cli = build_cli(["--config", str(MIX), *cli_env, "--trainer.accelerator", "cpu"], run=False)
     model, data, trainer = cli.model, cli.datamodule, cli.trainer
     assert trainer.accumulate_grad_batches == 32 and trainer.gradient_clip_val == 1.0
     assert model.hparams.lr_scheduler == "linear" and model.hparams.warmup_ratio == 0.1
@@ -31,11 +30,20 @@ def test_recipe_values(cli_env):
     assert opt.defaults["eps"] == 1e-8 and opt.defaults["weight_decay"] == 0.01
     assert data.hparams.max_length == 8192 and data.hparams.batch_size == 1 and data.hparams.data_seed == 301
     assert [type(t).__name__ for t in data.transforms] == [
-        "ParseFrontMatter", "FilterRotated", "ReformatLatexBoldItalic", "TextRuleFilter", "RenderPage",
-        "FormatTarget", "BuildMessages"]
+        "ParseFrontMatter",
+        "FilterRotated",
+        "ReformatLatexBoldItalic",
+        "TextRuleFilter",
+        "RenderPage",
+        "FormatTarget",
+        "BuildMessages",
+    ]
     assert data.transforms[4].spec.longest_side == 1288 and data.transforms[5].null_language == "None"
-    assert [type(t).__name__ for t in data.train_steps()][-3:] == ["RotationAugmentation", "FormatTarget",
-                                                                   "BuildMessages"]
+    assert [type(t).__name__ for t in data.train_steps()][-3:] == [
+        "RotationAugmentation",
+        "FormatTarget",
+        "BuildMessages",
+    ]
     assert data.train_transforms[0].probability == 0.02
     assert "processed_00_documents_eval_s2pdf" in data.eval_names and len(data.hparams.train_roots) == 4
     checkpoints = [c for c in trainer.callbacks if type(c).__name__ == "ModelCheckpoint"]
@@ -46,10 +54,24 @@ def test_recipe_values(cli_env):
 
 
 def test_every_recipe_value_can_be_overridden(cli_env):
-    cli = build_cli(["--config", str(MIX), *cli_env, "--trainer.accelerator",
-                     "cpu", "--model.optimizer.init_args.lr", "1e-4", "--data.max_length", "4096",
-                     "--trainer.accumulate_grad_batches", "8", "--model.warmup_ratio", "0.05"], run=False)
-    assert cli.model.optimizer_factory([{"params": [torch.nn.Parameter(torch.zeros(1))]}]
-                                       ).defaults["lr"] == 1e-4
+    cli = build_cli(
+        [
+            "--config",
+            str(MIX),
+            *cli_env,
+            "--trainer.accelerator",
+            "cpu",
+            "--model.optimizer.init_args.lr",
+            "1e-4",
+            "--data.max_length",
+            "4096",
+            "--trainer.accumulate_grad_batches",
+            "8",
+            "--model.warmup_ratio",
+            "0.05",
+        ],
+        run=False,
+    )
+    assert cli.model.optimizer_factory([{"params": [torch.nn.Parameter(torch.zeros(1))]}]).defaults["lr"] == 1e-4
     assert cli.datamodule.hparams.max_length == 4096 and cli.trainer.accumulate_grad_batches == 8
     assert cli.model.hparams.warmup_ratio == 0.05

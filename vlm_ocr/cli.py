@@ -6,7 +6,6 @@ import logging
 import sys
 import warnings
 from collections.abc import Callable
-
 from typing import Any
 
 

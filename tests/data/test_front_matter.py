@@ -8,7 +8,10 @@ from vlm_ocr.data.front_matter import (
     read_page_markdown,
 )
 
-HEAD = "---\nprimary_language: {lang}\nis_rotation_valid: {valid}\nrotation_correction: {rot}\nis_table: False\nis_diagram: False\n---"
+HEAD = (
+    "---\nprimary_language: {lang}\nis_rotation_valid: {valid}\nrotation_correction: {rot}\n"
+    "is_table: False\nis_diagram: False\n---"
+)
 
 
 def doc(lang="en", valid="True", rot="0", body="\nHello world"):
@@ -90,7 +93,9 @@ def test_writer_is_the_recipe_format_and_round_trips():
     assert parse_page_markdown(written) == PageResponse("en", True, 0, True, False, "# Title\n\nText")
 
 
-@pytest.mark.parametrize(("null_language", "line"), [("null", "primary_language: null"), ("None", "primary_language: None")])
+@pytest.mark.parametrize(
+    ("null_language", "line"), [("null", "primary_language: null"), ("None", "primary_language: None")]
+)
 def test_writer_null_language_and_blank_page_end(null_language, line):
     written = format_page_markdown(PageResponse(None, False, 90, False, True, None), null_language=null_language)
     assert line in written.split("\n")
@@ -117,7 +122,13 @@ def test_writer_quotes_yaml_special_languages():
     ],
 )
 def test_page_response_validation(kwargs, error):
-    values = dict(primary_language="en", is_rotation_valid=True, rotation_correction=0, is_table=False,
-                  is_diagram=False, natural_text=None)
+    values = dict(
+        primary_language="en",
+        is_rotation_valid=True,
+        rotation_correction=0,
+        is_table=False,
+        is_diagram=False,
+        natural_text=None,
+    )
     with pytest.raises(error):
         PageResponse(**{**values, **kwargs})

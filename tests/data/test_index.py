@@ -16,7 +16,10 @@ def two_page_pdf() -> bytes:
     return buffer.getvalue()
 
 
-GOOD_MD = "---\nprimary_language: en\nis_rotation_valid: True\nrotation_correction: 0\nis_table: False\nis_diagram: False\n---\nText"
+GOOD_MD = (
+    "---\nprimary_language: en\nis_rotation_valid: True\nrotation_correction: 0\n"
+    "is_table: False\nis_diagram: False\n---\nText"
+)
 
 
 def test_bad_inputs_are_reported_with_file_and_reason(pair_copy, shared_fixtures):

@@ -48,8 +48,13 @@ def test_render_errors_name_the_file(tmp_path):
 def sample(index, epoch=0, seed=301):
     image = Image.new("RGB", (40, 20), "white")
     image.putpixel((0, 0), (255, 0, 0))
-    return {"seed": seed, "epoch": epoch, "index": index, "image": image,
-            "page_data": PageResponse("en", True, 0, False, False, "t")}
+    return {
+        "seed": seed,
+        "epoch": epoch,
+        "index": index,
+        "image": image,
+        "page_data": PageResponse("en", True, 0, False, False, "t"),
+    }
 
 
 def test_rotation_augmentation_is_a_function_of_seed_epoch_index():

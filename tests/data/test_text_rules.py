@@ -6,8 +6,10 @@ from vlm_ocr.data.text_rules import reformat_latex_bold_italic, text_rule_violat
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (r"\textbf{bold \textit{it}} and \(\textbf{x}\) and \textit{unclosed",
-         r"**bold *it*** and \(\textbf{x}\) and \textit{unclosed"),
+        (
+            r"\textbf{bold \textit{it}} and \(\textbf{x}\) and \textit{unclosed",
+            r"**bold *it*** and \(\textbf{x}\) and \textit{unclosed",
+        ),
         (r"\textbf{a {b} c} $$\textit{m}$$ \textbf{}", r"**a {b} c** $$\textit{m}$$ ****"),
         (r"x \textbf{ spaced } y", "x ** spaced ** y"),
         (r"\[\textit{a}\] \textit{b}", r"\[\textit{a}\] *b*"),
@@ -53,9 +55,9 @@ def test_rules_that_keep(text):
 def test_math_checker_is_used_for_each_equation():
     seen = []
 
-    def checker(equation):
-        seen.append(equation)
-        return "ParseError" if "bad" in equation else None
+    def checker(equations):
+        seen.extend(equations)
+        return ["ParseError" if "bad" in eq else None for eq in equations]
 
     assert text_rule_violation(r"\(a+b\) and $$ c $$", checker) is None
     assert sorted(seen) == ["a+b", "c"]

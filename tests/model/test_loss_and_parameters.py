@@ -21,9 +21,7 @@ def test_answer_loss_equals_full_logits_cross_entropy():
     grad = torch.autograd.grad(loss, hidden)[0]
     reference_grad = torch.autograd.grad(reference_tokens, hidden)[0]
     torch.testing.assert_close(grad, reference_grad)
-    per_page = torch.stack([
-        F.cross_entropy(head(hidden[i])[:-1], labels[i, 1:]) for i in range(2)
-    ]).mean()
+    per_page = torch.stack([F.cross_entropy(head(hidden[i])[:-1], labels[i, 1:]) for i in range(2)]).mean()
     torch.testing.assert_close(answer_token_loss(hidden, head, labels, "page")[0], per_page)
 
 

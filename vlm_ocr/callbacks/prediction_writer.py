@@ -33,8 +33,16 @@ class PredictionWriter(BasePredictionWriter):
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "predictions.jsonl").write_text("")
 
-    def write_on_batch_end(self, trainer, pl_module, prediction: list[dict[str, Any]], batch_indices, batch,
-                           batch_idx: int, dataloader_idx: int) -> None:
+    def write_on_batch_end(
+        self,
+        trainer,
+        pl_module,
+        prediction: list[dict[str, Any]],
+        batch_indices,
+        batch,
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
         lines = []
         for record in prediction:
             row = dict(record)

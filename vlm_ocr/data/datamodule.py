@@ -97,8 +97,13 @@ class PageDataModule(L.LightningDataModule):
     def _index(self, root: str, name: str) -> DatasetIndex:
         hp = self.hparams
         root = self.resolve_root(root)
-        index = build_index(root, name=name, cache_dir=hp.index_cache_dir, workers=hp.index_workers,
-                            allow_extra_keys=hp.allow_extra_keys)
+        index = build_index(
+            root,
+            name=name,
+            cache_dir=hp.index_cache_dir,
+            workers=hp.index_workers,
+            allow_extra_keys=hp.allow_extra_keys,
+        )
         self._report(index)
         if index.bad_fraction > hp.max_bad_fraction:
             raise TooMuchBadData(
@@ -110,8 +115,13 @@ class PageDataModule(L.LightningDataModule):
 
     def _report(self, index: DatasetIndex) -> None:
         if index.bad:
-            logger.warning("%s: skipping %d bad files, e.g. %s: %s", index.name, len(index.bad), index.bad[0].path,
-                           index.bad[0].reason)
+            logger.warning(
+                "%s: skipping %d bad files, e.g. %s: %s",
+                index.name,
+                len(index.bad),
+                index.bad[0].path,
+                index.bad[0].reason,
+            )
         folder = self.hparams.report_dir or (self.trainer.log_dir if self.trainer and self.trainer.log_dir else None)
         if folder:
             path = Path(folder) / f"data_report_{index.name}.jsonl"
@@ -137,9 +147,15 @@ class PageDataModule(L.LightningDataModule):
             self.predict_set = PdfPageDataset(list(hp.predict_paths or []), render.spec, self.inputs, messages)
 
     def build_train_set(self) -> Any:
-        parts = [PageDataset(Path(root).name, self._index(root, Path(root).name).pages,
-                             [*self.train_steps(), self.inputs], seed=self.hparams.data_seed)
-                 for root in self.hparams.train_roots or []]
+        parts = [
+            PageDataset(
+                Path(root).name,
+                self._index(root, Path(root).name).pages,
+                [*self.train_steps(), self.inputs],
+                seed=self.hparams.data_seed,
+            )
+            for root in self.hparams.train_roots or []
+        ]
         if not parts:
             raise ValueError("data.train_roots is empty: fit needs at least one pair tree")
         return parts[0] if len(parts) == 1 else ConcatPages(parts)
@@ -150,10 +166,18 @@ class PageDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: Any, shuffle: bool, padding_side: str = "right") -> DataLoader:
         hp = self.hparams
-        sampler = EpochSampler(len(dataset), seed=hp.data_seed, shuffle=shuffle) if isinstance(dataset, PageDataset | ConcatPages) else None
+        sampler = (
+            EpochSampler(len(dataset), seed=hp.data_seed, shuffle=shuffle)
+            if isinstance(dataset, PageDataset | ConcatPages)
+            else None
+        )
         return DataLoader(
-            dataset, batch_size=hp.batch_size, sampler=sampler, num_workers=hp.num_workers,
-            collate_fn=Collator(self.inputs.pad_id, padding_side), persistent_workers=hp.num_workers > 0,
+            dataset,
+            batch_size=hp.batch_size,
+            sampler=sampler,
+            num_workers=hp.num_workers,
+            collate_fn=Collator(self.inputs.pad_id, padding_side),
+            persistent_workers=hp.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:

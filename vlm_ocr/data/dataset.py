@@ -56,4 +56,9 @@ class PageDataset(Dataset):
         return sample
 
     def _record(self, sample: Sample, step: object, reason: str) -> dict[str, Any]:
-        return {"dataset": self.name, "markdown_path": sample["markdown_path"], "step": step_name(step), "reason": reason}
+        return {
+            "dataset": self.name,
+            "markdown_path": sample["markdown_path"],
+            "step": step_name(step),
+            "reason": reason,
+        }

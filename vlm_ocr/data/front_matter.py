@@ -92,7 +92,9 @@ def _as_bool(key: str, value: str, source: str | Path | None) -> bool:
     raise FrontMatterError(source, f"{key} must be true or false, got {value!r}")
 
 
-def parse_page_markdown(content: str, source: str | Path | None = None, *, allow_extra_keys: bool = False) -> PageResponse:
+def parse_page_markdown(
+    content: str, source: str | Path | None = None, *, allow_extra_keys: bool = False
+) -> PageResponse:
     """Read an olmOCR-mix Markdown file (front matter + text) into a PageResponse.
 
     Args:
@@ -111,7 +113,9 @@ def parse_page_markdown(content: str, source: str | Path | None = None, *, allow
     try:
         rotation = int(data["rotation_correction"].strip())
     except ValueError:
-        raise FrontMatterError(source, f"rotation_correction must be an integer, got {data['rotation_correction']!r}")
+        raise FrontMatterError(
+            source, f"rotation_correction must be an integer, got {data['rotation_correction']!r}"
+        ) from None
     if rotation not in ROTATIONS:
         raise FrontMatterError(source, f"rotation_correction must be one of {ROTATIONS}, got {rotation}")
     return PageResponse(

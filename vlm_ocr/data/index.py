@@ -139,10 +139,12 @@ def build_index(
             fresh = list(pool.map(_validate_star, jobs, chunksize=256))
     else:
         fresh = [_validate_star(job) for job in jobs]
-    for pair, result in zip(todo, fresh):
+    for pair, result in zip(todo, fresh, strict=True):
         results[str(pair.markdown_path)] = result
     if cache_path and (todo or len(cached) != len(scanned)):
-        entries = {str(p.markdown_path): {"key": _cache_key(p), "page": asdict(results[str(p.markdown_path)])} for p in scanned}
+        entries = {
+            str(p.markdown_path): {"key": _cache_key(p), "page": asdict(results[str(p.markdown_path)])} for p in scanned
+        }
         atomic_write_text(cache_path, json.dumps({"format": INDEX_FORMAT, "root": str(root), "entries": entries}))
     ordered = [results[str(p.markdown_path)] for p in scanned]
     index = DatasetIndex(
@@ -153,6 +155,10 @@ def build_index(
     )
     logger.info(
         "indexed %s: %d pages, %d bad (%d validated, %d from cache)",
-        index.name, len(index.pages), len(index.bad), len(todo), len(scanned) - len(todo),
+        index.name,
+        len(index.pages),
+        len(index.bad),
+        len(todo),
+        len(scanned) - len(todo),
     )
     return index

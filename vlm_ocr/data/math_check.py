@@ -13,14 +13,16 @@ def load_math_checker(kind: str) -> MathChecker:
     """Build the checker named in the config; raise MathCheckUnavailable with the fix when it cannot run."""
     if kind != "katex":
         raise ValueError(f"unknown math check {kind!r} (expected 'katex' or 'off')")
-    try:
-        from vlm_ocr.bench.katex import katex_equation_checker
-    except ImportError as err:
-        raise MathCheckUnavailable(f"the KaTeX math check is not available: {err}") from None
-    checker = katex_equation_checker()
-    if checker is None:
+    from vlm_ocr.bench.katex.render import find_renderer
+
+    renderer, why = find_renderer()
+    if renderer is None:
         raise MathCheckUnavailable(
-            "TextRuleFilter(math_check=katex) needs Chromium for KaTeX (apt-get install chromium); "
-            "install it or set math_check: off in the data transforms"
+            f"TextRuleFilter(math_check=katex) cannot render equations ({why}): install Chromium "
+            "(apt-get install chromium) or set math_check: off in the data transforms"
         )
-    return checker
+
+    def check(equations: list[str]) -> list[str | None]:
+        return [rendered.error for rendered in renderer.render_many(equations)]
+
+    return check

@@ -51,8 +51,19 @@ class PdfPageDataset(Dataset):
             except PdfError as err:
                 error = err.reason
         if error is not None:
-            return {"dropped": {"source": str(pdf), "page": page + 1, "markdown_path": None, "step": "RenderPage",
-                                "reason": error}}
+            return {
+                "dropped": {
+                    "source": str(pdf),
+                    "page": page + 1,
+                    "markdown_path": None,
+                    "step": "RenderPage",
+                    "reason": error,
+                }
+            }
         sample = self.messages({"image": image})
-        return {**self.inputs.prompt(sample["messages"], image), "source": str(pdf), "page": page + 1,
-                "markdown_path": None}
+        return {
+            **self.inputs.prompt(sample["messages"], image),
+            "source": str(pdf),
+            "page": page + 1,
+            "markdown_path": None,
+        }

@@ -32,7 +32,11 @@ class QwenInputs:
         self.overlong = overlong
         tokenizer = processor.tokenizer
         self.end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        self.pad_id = (
+            tokenizer.pad_token_id
+            if tokenizer.pad_token_id is not None
+            else tokenizer.convert_tokens_to_ids("<|endoftext|>")
+        )
 
     def prompt(self, messages: list[dict], image: Any) -> dict[str, torch.Tensor]:
         """Prompt tensors: input_ids (L,), attention_mask (L,), pixel_values (patches, 1176), image_grid_thw (1, 3)."""

@@ -1,76 +1,76 @@
 """The olmOCR prompt strings (compatibility data: keep byte-identical, typos included) and their builders."""
+# ruff: noqa: E501  (verbatim compatibility strings)
 
 from __future__ import annotations
 
 import re
 
 _NO_ANCHORING_V4_YAML = (
-    'Attached is one page of a document that you must process. Just return the plain text representation of this document as if you were reading it naturally. Convert equations to LateX and tables to HTML.\n'
-    'If there are any figures or charts, label them with the following markdown syntax ![Alt text describing the contents of the figure](page_startx_starty_width_height.png)\n'
-    'Return your output as markdown, with a front matter section on top specifying values for the primary_language, is_rotation_valid, rotation_correction, is_table, and is_diagram parameters.'
+    "Attached is one page of a document that you must process. Just return the plain text representation of this document as if you were reading it naturally. Convert equations to LateX and tables to HTML.\n"
+    "If there are any figures or charts, label them with the following markdown syntax ![Alt text describing the contents of the figure](page_startx_starty_width_height.png)\n"
+    "Return your output as markdown, with a front matter section on top specifying values for the primary_language, is_rotation_valid, rotation_correction, is_table, and is_diagram parameters."
 )
 
 _NO_ANCHORING_YAML = (
-    'Attached is one page of a document that you must process. Just return the plain text representation of this document as if you were reading it naturally. Convert equations to LateX and tables to markdown.\n'
-    'Return your output as markdown, with a front matter section on top specifying values for the primary_language, is_rotation_valid, rotation_correction, is_table, and is_diagram parameters.'
+    "Attached is one page of a document that you must process. Just return the plain text representation of this document as if you were reading it naturally. Convert equations to LateX and tables to markdown.\n"
+    "Return your output as markdown, with a front matter section on top specifying values for the primary_language, is_rotation_valid, rotation_correction, is_table, and is_diagram parameters."
 )
 
 _FINETUNING_ANCHORED = (
-    'Below is the image of one page of a document, as well as some raw textual content that was previously extracted for it. Just return the plain text representation of this document as if you were reading it naturally.\n'
-    'Do not hallucinate.\n'
-    'RAW_TEXT_START\n'
-    '{base_text}\n'
-    'RAW_TEXT_END'
+    "Below is the image of one page of a document, as well as some raw textual content that was previously extracted for it. Just return the plain text representation of this document as if you were reading it naturally.\n"
+    "Do not hallucinate.\n"
+    "RAW_TEXT_START\n"
+    "{base_text}\n"
+    "RAW_TEXT_END"
 )
 
 _SILVER_V1 = (
-    'Below is the image of one page of a PDF document, as well as some raw textual content that was previously extracted for it that includes position information for each image and block of text (The origin [0x0] of the coordinates is in the lower left corner of the image). Just return the plain text representation of this document as if you were reading it naturally.\n'
-    'Turn equations into a LaTeX representation, and tables into markdown format. Remove the headers and footers, but keep references and footnotes.\n'
-    'Read any natural handwriting.\n'
-    'This is likely one page out of several in the document, so be sure to preserve any sentences that come from the previous page, or continue onto the next page, exactly as they are.\n'
-    'If there is no text at all that you think you should read, you can output null.\n'
-    'Do not hallucinate.\n'
-    'RAW_TEXT_START\n'
-    '{base_text}\n'
-    'RAW_TEXT_END'
+    "Below is the image of one page of a PDF document, as well as some raw textual content that was previously extracted for it that includes position information for each image and block of text (The origin [0x0] of the coordinates is in the lower left corner of the image). Just return the plain text representation of this document as if you were reading it naturally.\n"
+    "Turn equations into a LaTeX representation, and tables into markdown format. Remove the headers and footers, but keep references and footnotes.\n"
+    "Read any natural handwriting.\n"
+    "This is likely one page out of several in the document, so be sure to preserve any sentences that come from the previous page, or continue onto the next page, exactly as they are.\n"
+    "If there is no text at all that you think you should read, you can output null.\n"
+    "Do not hallucinate.\n"
+    "RAW_TEXT_START\n"
+    "{base_text}\n"
+    "RAW_TEXT_END"
 )
 
 _SILVER_V2 = (
-    'Below is the image of one page of a PDF document, as well as some raw textual content that was previously extracted for it that includes position information for each image and block of text (The origin [0x0] of the coordinates is in the lower left corner of the image). Just return the plain text representation of this document as if you were reading it naturally.\n'
-    'Turn equations into a LaTeX representation, make sure to use \\( and \\) as a delimiter for inline math, and \\[ and \\] for block math.\n'
-    'Convert tables into HTML format. Remove the headers and footers, but keep references and footnotes.\n'
-    'Read any natural handwriting.\n'
-    'If there are any figures or charts, label them with the following markdown syntax ![Alt text describing the contents of the figure](page_startx_starty_width_height.png)This is likely one page out of several in the document, so be sure to preserve any sentences that come from the previous page, or continue onto the next page, exactly as they are.\n'
-    'If there is no text at all that you think you should read, you can output null.\n'
-    'Do not hallucinate.\n'
-    'RAW_TEXT_START\n'
-    '{base_text}\n'
-    'RAW_TEXT_END'
+    "Below is the image of one page of a PDF document, as well as some raw textual content that was previously extracted for it that includes position information for each image and block of text (The origin [0x0] of the coordinates is in the lower left corner of the image). Just return the plain text representation of this document as if you were reading it naturally.\n"
+    "Turn equations into a LaTeX representation, make sure to use \\( and \\) as a delimiter for inline math, and \\[ and \\] for block math.\n"
+    "Convert tables into HTML format. Remove the headers and footers, but keep references and footnotes.\n"
+    "Read any natural handwriting.\n"
+    "If there are any figures or charts, label them with the following markdown syntax ![Alt text describing the contents of the figure](page_startx_starty_width_height.png)This is likely one page out of several in the document, so be sure to preserve any sentences that come from the previous page, or continue onto the next page, exactly as they are.\n"
+    "If there is no text at all that you think you should read, you can output null.\n"
+    "Do not hallucinate.\n"
+    "RAW_TEXT_START\n"
+    "{base_text}\n"
+    "RAW_TEXT_END"
 )
 
 _SILVER_V2_SIMPLE = (
-    'Attached is the image of one page of a PDF document.Just return the plain text representation of this document as if you were reading it naturally.\n'
-    'Turn equations and math symbols into a LaTeX representation, make sure to use \\( and \\) as a delimiter for inline math, and \\[ and \\] for block math. Always prefer LaTeX syntax instead of using unicode math symbols.\n'
-    'Convert tables into HTML format. Remove the headers and footers, but keep references and footnotes.\n'
-    'Read any natural handwriting.\n'
-    'If there are any figures or charts, label them with the following markdown syntax ![Alt text describing the contents of the figure](page_startx_starty_width_height.png)This is likely one page out of several in the document, so be sure to preserve any sentences that come from the previous page, or continue onto the next page, exactly as they are.\n'
-    'If there is no text at all that you think you should read, you can output null.\n'
-    'Do not hallucinate.\n'
-    'Page width: {page_width}, Page height: {page_height}'
+    "Attached is the image of one page of a PDF document.Just return the plain text representation of this document as if you were reading it naturally.\n"
+    "Turn equations and math symbols into a LaTeX representation, make sure to use \\( and \\) as a delimiter for inline math, and \\[ and \\] for block math. Always prefer LaTeX syntax instead of using unicode math symbols.\n"
+    "Convert tables into HTML format. Remove the headers and footers, but keep references and footnotes.\n"
+    "Read any natural handwriting.\n"
+    "If there are any figures or charts, label them with the following markdown syntax ![Alt text describing the contents of the figure](page_startx_starty_width_height.png)This is likely one page out of several in the document, so be sure to preserve any sentences that come from the previous page, or continue onto the next page, exactly as they are.\n"
+    "If there is no text at all that you think you should read, you can output null.\n"
+    "Do not hallucinate.\n"
+    "Page width: {page_width}, Page height: {page_height}"
 )
 
 _SILVER_V3_SIMPLE = (
-    'Attached is the image of one page of a PDF document.Just return the plain text representation of this document as if you were reading it naturally.\n'
-    'Turn equations and math symbols into a LaTeX representation, make sure to use \\( and \\) as a delimiter for inline math, and \\[ and \\] for block math. Do NOT use ascii or unicode math symbols such as ∈ ∉ ⊂ ⊃ ⊆ ⊇ ∅ ∪ ∩ ∀ ∃ ¬, just use LaTeX syntax, ex  \\( \\in \\) \\( \\notin \\) etc. If you were going to surround a math expression in $ symbols, surround it with \\( \\) instead.\n'
+    "Attached is the image of one page of a PDF document.Just return the plain text representation of this document as if you were reading it naturally.\n"
+    "Turn equations and math symbols into a LaTeX representation, make sure to use \\( and \\) as a delimiter for inline math, and \\[ and \\] for block math. Do NOT use ascii or unicode math symbols such as ∈ ∉ ⊂ ⊃ ⊆ ⊇ ∅ ∪ ∩ ∀ ∃ ¬, just use LaTeX syntax, ex  \\( \\in \\) \\( \\notin \\) etc. If you were going to surround a math expression in $ symbols, surround it with \\( \\) instead.\n"
     "Convert tables into HTML format. Keep the syntax simple, but use <th> for header rows, and use rowspan and colspans appropriately. Don't use <br> inside of table cells, just split that into new rows as needed. Do NOT use LaTeX or Markdown table syntax.\n"
-    'Remove the headers and footers, but keep references and footnotes.\n'
-    'Read any natural handwriting.\n'
-    'If there are any figures or charts, label them with the following markdown syntax ![Alt text describing the contents of the figure](page_startx_starty_width_height.png)This is likely one page out of several in the document, so be sure to preserve any sentences that come from the previous page, or continue onto the next page, exactly as they are.\n'
-    'If there is no text at all that you think you should read, you can output null.\n'
-    'Do not hallucinate.\n'
-    'Page width: {page_width}, Page height: {page_height}'
+    "Remove the headers and footers, but keep references and footnotes.\n"
+    "Read any natural handwriting.\n"
+    "If there are any figures or charts, label them with the following markdown syntax ![Alt text describing the contents of the figure](page_startx_starty_width_height.png)This is likely one page out of several in the document, so be sure to preserve any sentences that come from the previous page, or continue onto the next page, exactly as they are.\n"
+    "If there is no text at all that you think you should read, you can output null.\n"
+    "Do not hallucinate.\n"
+    "Page width: {page_width}, Page height: {page_height}"
 )
-
 
 
 def build_no_anchoring_v4_yaml_prompt() -> str:

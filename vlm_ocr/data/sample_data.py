@@ -92,8 +92,13 @@ def rotated_page(rng: random.Random) -> PageContent:
 
 
 KINDS: dict[str, Callable[[random.Random], PageContent]] = {
-    "document": document_page, "list": list_page, "table": table_page, "equation": equation_page,
-    "german": german_page, "blank": blank_page, "rotated": rotated_page,
+    "document": document_page,
+    "list": list_page,
+    "table": table_page,
+    "equation": equation_page,
+    "german": german_page,
+    "blank": blank_page,
+    "rotated": rotated_page,
 }
 
 
@@ -115,7 +120,7 @@ def draw_pdf(content: PageContent) -> bytes:
             y -= LINE * 1.8
         elif kind == "table":
             canvas.setFont("Helvetica", 11)
-            for r, row in enumerate(text.split("\n")):
+            for row in text.split("\n"):
                 for c, cell in enumerate(row.split("\t")):
                     canvas.rect(MARGIN + c * 130, y - 5, 130, LINE + 4)
                     canvas.drawString(MARGIN + c * 130 + 6, y, cell)

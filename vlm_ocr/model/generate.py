@@ -43,14 +43,16 @@ def generate_markdown(model: Any, tokenizer: Any, batch: dict[str, Any], spec: G
     new_tokens = output[:, inputs["input_ids"].shape[1] :]
     seconds = (time.perf_counter() - start) / len(new_tokens)
     results = []
-    for row, tokens in zip(inputs["attention_mask"], new_tokens.tolist()):
+    for row, tokens in zip(inputs["attention_mask"], new_tokens.tolist(), strict=True):
         stop_at = next((i for i, t in enumerate(tokens) if t in end_ids), None)
         kept = tokens if stop_at is None else tokens[:stop_at]
-        results.append({
-            "text": tokenizer.decode(kept, skip_special_tokens=True),
-            "tokens_in": int(row.sum()),
-            "tokens_out": len(kept) + (stop_at is not None),
-            "finish_reason": "length" if stop_at is None else "stop",
-            "seconds": seconds,
-        })
+        results.append(
+            {
+                "text": tokenizer.decode(kept, skip_special_tokens=True),
+                "tokens_in": int(row.sum()),
+                "tokens_out": len(kept) + (stop_at is not None),
+                "finish_reason": "length" if stop_at is None else "stop",
+                "seconds": seconds,
+            }
+        )
     return results

@@ -38,10 +38,12 @@ def answer_token_loss(
         return hidden.sum() * 0.0, 0
     states = hidden[rows, cols]  # (N, H): the state at t predicts the label at t + 1
     targets = shifted[rows, cols]
-    losses = torch.cat([
-        F.cross_entropy(lm_head(states[i : i + chunk_size]).float(), targets[i : i + chunk_size], reduction="none")
-        for i in range(0, len(states), chunk_size)
-    ])
+    losses = torch.cat(
+        [
+            F.cross_entropy(lm_head(states[i : i + chunk_size]).float(), targets[i : i + chunk_size], reduction="none")
+            for i in range(0, len(states), chunk_size)
+        ]
+    )
     if weighting == "token":
         return losses.mean(), len(losses)
     per_page = torch.zeros(labels.shape[0], device=losses.device).index_add_(0, rows, losses)

@@ -115,8 +115,14 @@ class VlmOcrModule(L.LightningModule):
             self.log("train/tokens_per_s", tokens * world / max(now - self._last_step_time, 1e-9), on_step=True)
         self._last_step_time = now
         self.log("train/loss", loss, on_step=True, prog_bar=True, batch_size=batch["num_pages"])
-        self.log_dict({"train/samples_seen": float(self.samples_seen), "train/tokens_seen": float(self.tokens_seen),
-                       "train/answer_tokens": float(answer_tokens)}, on_step=True)
+        self.log_dict(
+            {
+                "train/samples_seen": float(self.samples_seen),
+                "train/tokens_seen": float(self.tokens_seen),
+                "train/answer_tokens": float(answer_tokens),
+            },
+            on_step=True,
+        )
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -133,8 +139,14 @@ class VlmOcrModule(L.LightningModule):
         if batch["num_pages"] == 0:
             return
         loss, _ = self._loss(batch)
-        self.log(f"{stage}/{name}/loss", loss, on_epoch=True, sync_dist=True, add_dataloader_idx=False,
-                 batch_size=batch["num_pages"])
+        self.log(
+            f"{stage}/{name}/loss",
+            loss,
+            on_epoch=True,
+            sync_dist=True,
+            add_dataloader_idx=False,
+            batch_size=batch["num_pages"],
+        )
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("val", batch, dataloader_idx)
@@ -147,9 +159,9 @@ class VlmOcrModule(L.LightningModule):
             return [{**record, "error": record["reason"]} for record in batch["dropped"]]
         tokenizer = self.trainer.datamodule.processor.tokenizer
         results = generate_markdown(self.model, tokenizer, batch, self.generation)
-        pages = [{"source": s, "page": p} for s, p in zip(batch["sources"], batch["pages"])]
+        pages = [{"source": s, "page": p} for s, p in zip(batch["sources"], batch["pages"], strict=True)]
         errors = [{**record, "error": record["reason"]} for record in batch["dropped"]]
-        return [{**page, **result} for page, result in zip(pages, results)] + errors
+        return [{**page, **result} for page, result in zip(pages, results, strict=True)] + errors
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["vlm_ocr_counters"] = {"samples_seen": self.samples_seen, "tokens_seen": self.tokens_seen}

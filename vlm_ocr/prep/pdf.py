@@ -72,8 +72,9 @@ def render_scale(width_pt: float, height_pt: float, spec: RenderSpec) -> float:
     return dpi / POINTS_PER_INCH
 
 
-def render_page(path: str | Path, page_index: int = 0, spec: RenderSpec = RenderSpec()) -> Image.Image:
+def render_page(path: str | Path, page_index: int = 0, spec: RenderSpec | None = None) -> Image.Image:
     """Render one page to an RGB image, upright as displayed (rotation and crop box honoured)."""
+    spec = spec or RenderSpec()
     doc = open_pdf(path)
     try:
         _check_index(path, doc, page_index)
@@ -89,7 +90,7 @@ def render_page(path: str | Path, page_index: int = 0, spec: RenderSpec = Render
         doc.close()
 
 
-def render_page_png(path: str | Path, page_index: int = 0, spec: RenderSpec = RenderSpec()) -> bytes:
+def render_page_png(path: str | Path, page_index: int = 0, spec: RenderSpec | None = None) -> bytes:
     buffer = io.BytesIO()
     render_page(path, page_index, spec).save(buffer, format="PNG")
     return buffer.getvalue()
