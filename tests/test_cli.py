@@ -121,3 +121,57 @@ def test_fit_exports_a_folder_that_reloads_with_identical_logits(cli_env, tmp_pa
         assert torch.equal(trained(**inputs).logits, reloaded(**inputs).logits)
     assert not torch.equal(trained.lm_head.weight, load_model(cli.model.hparams.pretrained, "float32").lm_head.weight)
     assert (export / "chat_template.jinja").exists() and (export / "tokenizer.json").exists()
+
+
+def test_predict_on_an_eval_dataset_carries_references(cli_env, tmp_path):
+    out = tmp_path / "pred"
+    run(
+        "predict",
+        "--config",
+        TINY,
+        *cli_env,
+        "--data.num_workers",
+        "0",
+        "--data.predict_paths",
+        "[]",
+        "--data.predict_eval_datasets",
+        "[sample_eval]",
+        "--model.generation.max_new_tokens",
+        "4",
+        "--trainer.callbacks+=vlm_ocr.callbacks.PredictionWriter",
+        f"--trainer.callbacks.out_dir={out}",
+    )
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    answered = [r for r in rows if "text" in r]
+    assert len(rows) == 7 and len(answered) == 6  # the rotated eval page is dropped by FilterRotated
+    assert all(r["dataset"] == "sample_eval" and r["reference"].startswith("---\nprimary_language:") for r in answered)
+    assert [r for r in rows if "error" in r][0]["step"] == "FilterRotated"
+
+
+def test_bench_predict_writes_a_candidate_and_scores_it(cli_env, tmp_path, shared_fixtures, capsys):
+    import shutil
+
+    bench = tmp_path / "bench"
+    shutil.copytree(shared_fixtures / "bench" / "pdfs", bench / "pdfs")
+    shutil.copy(shared_fixtures / "bench" / "headers_footers.jsonl", bench)
+    run(
+        "bench",
+        "--predict",
+        "--config",
+        TINY,
+        *cli_env,
+        "--bench-dir",
+        str(bench),
+        "--candidate",
+        "tiny",
+        "--data.num_workers",
+        "0",
+        "--model.generation.max_new_tokens",
+        "4",
+        "--bootstrap-samples",
+        "50",
+    )
+    pdfs = sorted((bench / "pdfs").rglob("*.pdf"))
+    outputs = sorted((bench / "tiny").rglob("*_repeat1.md"))
+    assert len(outputs) >= len(pdfs) and all(p.parent.name == "headers_footers" for p in outputs)
+    assert "tiny" in capsys.readouterr().out

@@ -47,20 +47,14 @@ def configure_logging() -> None:
 
 
 def _verbs() -> dict[str, Callable[[list[str]], int]]:
-    from vlm_ocr.commands import inspect_data, make_sample_data, make_tiny_model
+    from vlm_ocr.commands import bench, inspect_data, make_sample_data, make_tiny_model
 
-    verbs = {
+    return {
         "make-tiny-model": make_tiny_model.main,
         "make-sample-data": make_sample_data.main,
         "inspect-data": inspect_data.main,
+        "bench": bench.main,
     }
-    try:
-        from vlm_ocr.bench.cli import main as bench_main
-
-        verbs["bench"] = bench_main
-    except ImportError:
-        pass
-    return verbs
 
 
 def main(args: list[str] | None = None) -> int:

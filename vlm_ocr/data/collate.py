@@ -39,12 +39,12 @@ class Collator:
         batch: dict[str, Any] = {
             "dropped": [item["dropped"] for item in items if "dropped" in item],
             "truncated": sum(bool(s.get("truncated")) for s in samples),
-            "markdown_paths": [s["markdown_path"] for s in samples],
+            "markdown_paths": [s.get("markdown_path") for s in samples],
             "num_pages": len(samples),
         }
-        for key in ("source", "page"):  # predict items name their PDF and page
-            if samples and key in samples[0]:
-                batch[f"{key}s"] = [s[key] for s in samples]
+        for key in ("source", "page", "dataset", "reference"):  # predict items name their PDF and page
+            if any(key in s for s in samples):
+                batch[f"{key}s"] = [s.get(key) for s in samples]
         if not samples:
             return batch
         pads = {"input_ids": self.pad_id, "attention_mask": 0, "labels": IGNORE_INDEX}

@@ -9,18 +9,20 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
+from vlm_ocr.data.augment import rotate_clockwise
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.dataset import PageDataset
 from vlm_ocr.data.index import DatasetIndex, build_index
-from vlm_ocr.data.predict_pages import PdfPageDataset
+from vlm_ocr.data.predict_pages import EvalPromptDataset, PdfPageDataset
 from vlm_ocr.data.processor import QwenInputs
 from vlm_ocr.data.sample import Transform
 from vlm_ocr.data.sampler import EpochSampler
 from vlm_ocr.data.transforms import BuildMessages, RenderPage
 from vlm_ocr.model.loading import load_processor
 from vlm_ocr.prep.files import atomic_write_text
+from vlm_ocr.prep.pdf import render_page
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ class PageDataModule(L.LightningDataModule):
         train_roots: pair trees concatenated for training.
         eval_roots: name -> pair tree; each is validated/tested and reported under its name.
         predict_paths: PDF files or folders for predict.
+        predict_eval_datasets: names of eval datasets to predict on too (rows then carry the reference).
         transforms: sample steps for every split, in order (the recipe's pipeline).
         train_transforms: extra steps for training only, inserted before the last `train_insert_from_end`
             steps of `transforms` (augmentation after rendering, before the target is formatted).
@@ -62,6 +65,7 @@ class PageDataModule(L.LightningDataModule):
         train_roots: list[str] | None = None,
         eval_roots: dict[str, str] | None = None,
         predict_paths: list[str] | None = None,
+        predict_eval_datasets: list[str] | None = None,
         transforms: list[Transform] | None = None,
         train_transforms: list[Transform] | None = None,
         train_insert_from_end: int = 2,
@@ -84,7 +88,7 @@ class PageDataModule(L.LightningDataModule):
         self.inputs: QwenInputs | None = None
         self.train_set: Any = None
         self.eval_sets: list[PageDataset] = []
-        self.predict_set: PdfPageDataset | None = None
+        self.predict_set: Dataset | None = None
 
     @property
     def eval_names(self) -> list[str]:
@@ -144,7 +148,13 @@ class PageDataModule(L.LightningDataModule):
         if stage == "predict" and self.predict_set is None:
             render = next((t for t in self.transforms if isinstance(t, RenderPage)), RenderPage())
             messages = next((t for t in self.transforms if isinstance(t, BuildMessages)), BuildMessages())
-            self.predict_set = PdfPageDataset(list(hp.predict_paths or []), render.spec, self.inputs, messages)
+            parts: list[Dataset] = [PdfPageDataset(list(hp.predict_paths or []), render.spec, self.inputs, messages)]
+            for name in hp.predict_eval_datasets or []:
+                if name not in self.eval_names:
+                    raise ValueError(f"predict_eval_datasets: unknown eval dataset {name!r}; known: {self.eval_names}")
+                index = self._index(hp.eval_roots[name], name)
+                parts.append(EvalPromptDataset(PageDataset(name, index.pages, self.transforms), self.inputs))
+            self.predict_set = parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
     def build_train_set(self) -> Any:
         parts = [
@@ -188,6 +198,13 @@ class PageDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> list[DataLoader]:
         return self.val_dataloader()
+
+    def rotated_prompt(self, source: str, page: int, degrees: int) -> dict[str, Any]:
+        """Prompt tensors for `page` (1-based) of `source`, turned clockwise by `degrees` (predict's retry)."""
+        render = next((t for t in self.transforms if isinstance(t, RenderPage)), RenderPage())
+        messages = next((t for t in self.transforms if isinstance(t, BuildMessages)), BuildMessages())
+        image = rotate_clockwise(render_page(source, page - 1, render.spec), degrees)
+        return self.inputs.prompt(messages({})["messages"], image)
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.predict_set, shuffle=False, padding_side="left")

@@ -67,3 +67,34 @@ class PdfPageDataset(Dataset):
             "page": page + 1,
             "markdown_path": None,
         }
+
+
+class EvalPromptDataset(Dataset):
+    """An eval dataset's pages as prompt-only predict items that carry their reference answer.
+
+    Args:
+        pages: a PageDataset whose steps end with the target and messages (no model transform).
+        inputs: the model transform, used for the prompt only.
+    """
+
+    def __init__(self, pages: Dataset, inputs: QwenInputs):
+        self.pages = pages
+        self.inputs = inputs
+
+    def __len__(self) -> int:
+        return len(self.pages)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        sample = self.pages[index]
+        if "dropped" in sample:
+            drop = sample["dropped"]
+            pdf = str(Path(drop["markdown_path"]).with_suffix(".pdf"))
+            return {"dropped": {**drop, "source": pdf, "page": 1}}
+        return {
+            **self.inputs.prompt(sample["messages"], sample["image"]),
+            "source": sample["pdf_path"],
+            "page": 1,
+            "markdown_path": sample["markdown_path"],
+            "dataset": sample["dataset"],
+            "reference": sample["target"],
+        }
