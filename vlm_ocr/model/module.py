@@ -11,10 +11,11 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 
-from vlm_ocr.model.generate import GenerationSpec, generate_markdown
+from vlm_ocr.model.generate import GenerationSpec
 from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
 from vlm_ocr.model.loss import answer_token_loss
 from vlm_ocr.model.parameters import decay_parameter_groups, set_trainable
+from vlm_ocr.model.predict import predict_rows
 
 
 class VlmOcrModule(L.LightningModule):
@@ -36,6 +37,7 @@ class VlmOcrModule(L.LightningModule):
         gradient_checkpointing: recompute decoder activations in backward to save memory.
         compile: torch.compile the model (inductor, default mode, not fullgraph, not dynamic).
         generation: decoding settings for predict.
+        predict_rotation_retry: in predict, turn a page the model reports as rotated and predict it again.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class VlmOcrModule(L.LightningModule):
         gradient_checkpointing: bool = False,
         compile: bool = False,
         generation: GenerationSpec | None = None,
+        predict_rotation_retry: bool = True,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer"])
@@ -155,13 +158,9 @@ class VlmOcrModule(L.LightningModule):
         self._eval_step("test", batch, dataloader_idx)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
-        if batch["num_pages"] == 0:
-            return [{**record, "error": record["reason"]} for record in batch["dropped"]]
-        tokenizer = self.trainer.datamodule.processor.tokenizer
-        results = generate_markdown(self.model, tokenizer, batch, self.generation)
-        pages = [{"source": s, "page": p} for s, p in zip(batch["sources"], batch["pages"], strict=True)]
-        errors = [{**record, "error": record["reason"]} for record in batch["dropped"]]
-        return [{**page, **result} for page, result in zip(pages, results, strict=True)] + errors
+        datamodule = self.trainer.datamodule
+        retry = datamodule.rotated_prompt if self.hparams.predict_rotation_retry else None
+        return predict_rows(self.model, datamodule.processor.tokenizer, batch, self.generation, retry)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["vlm_ocr_counters"] = {"samples_seen": self.samples_seen, "tokens_seen": self.tokens_seen}
