@@ -1,0 +1,1 @@
+"""KaTeX math rendering in headless Chromium and comparison of rendered equations (spec §4)."""
