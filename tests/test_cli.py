@@ -175,3 +175,39 @@ def test_bench_predict_writes_a_candidate_and_scores_it(cli_env, tmp_path, share
     outputs = sorted((bench / "tiny").rglob("*_repeat1.md"))
     assert len(outputs) >= len(pdfs) and all(p.parent.name == "headers_footers" for p in outputs)
     assert "tiny" in capsys.readouterr().out
+
+
+def test_the_recipe_config_trains_with_wandb_offline(cli_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    mix = str(Path(TINY).parent / "mix_1025.yaml")
+    run(
+        "fit",
+        "--config",
+        mix,
+        *cli_env,
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.precision",
+        "32-true",
+        "--model.dtype",
+        "float32",
+        "--model.compile",
+        "false",
+        "--trainer.max_steps",
+        "2",
+        "--trainer.accumulate_grad_batches",
+        "1",
+        "--trainer.limit_val_batches",
+        "1",
+        "--data.train_roots",
+        "[train/document]",
+        "--data.eval_roots",
+        '{"processed_00_documents_eval_s2pdf": "eval"}',
+        "--data.num_workers",
+        "0",
+        "--trainer.logger.init_args.save_dir",
+        str(tmp_path / "wandb"),
+    )
+    assert list((tmp_path / "wandb").rglob("*.wandb")), "W&B wrote no offline run"
+    assert list(Path("runs/mix_1025/checkpoints").glob("*.ckpt"))

@@ -123,3 +123,33 @@ def test_dropped_samples_are_counted_not_trained_on(tmp_path, tiny_vlm_dir, samp
     assert system.dropped == {"FilterRotated": 2}
     assert system.samples_seen == 0
     assert all(torch.equal(before[n], p) for n, p in system.model.named_parameters())
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(tiny_vlm_dir, sample_data_dir):
+    data = datamodule(tiny_vlm_dir, sample_data_dir)
+    data.setup("fit")
+    batch = data.train_dataloader().collate_fn([data.train_set[(0, 0)]])
+    results = []
+    for checkpointing in (False, True):
+        system = module(tiny_vlm_dir, gradient_checkpointing=checkpointing)
+        system.configure_model()
+        system.model.train()
+        loss, _ = system._loss(batch)
+        loss.backward()
+        results.append((loss.detach(), system.model.lm_head.weight.grad.clone()))
+    assert torch.allclose(results[0][0], results[1][0])
+    assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
+
+
+def test_too_much_bad_data_fails_loudly(tmp_path, tiny_vlm_dir, pair_copy):
+    from vlm_ocr.data.datamodule import TooMuchBadData
+
+    root, add = pair_copy
+    add("broken.md", "no front matter")
+    add("broken.pdf", b"%PDF nope")
+    data = PageDataModule(str(tiny_vlm_dir), train_roots=[str(root)], max_bad_fraction=0.2, report_dir=str(tmp_path))
+    with pytest.raises(TooMuchBadData, match=r"1 of 3 files are bad .*broken.md: no front matter"):
+        data.setup("fit")
+    report = (tmp_path / "data_report_tree.jsonl").read_text()
+    assert '"reason": "no front matter: the file must start with a \'---\' line"' in report
+    PageDataModule(str(tiny_vlm_dir), train_roots=[str(root)], max_bad_fraction=0.5).setup("fit")
