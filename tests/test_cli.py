@@ -93,6 +93,7 @@ def test_make_tiny_model_and_sample_data(tmp_path):
 
 def test_fit_exports_a_folder_that_reloads_with_identical_logits(cli_env, tmp_path, sample_data_dir):
     from vlm_ocr.cli import build_cli
+    from vlm_ocr.model.generate import model_inputs
     from vlm_ocr.model.loading import load_model
 
     export = tmp_path / "export"
@@ -116,7 +117,7 @@ def test_fit_exports_a_folder_that_reloads_with_identical_logits(cli_env, tmp_pa
     reloaded = load_model(str(export), "float32", "sdpa").eval()
     datamodule = cli.datamodule
     batch = datamodule.val_dataloader()[0].collate_fn([datamodule.eval_sets[0][0]])
-    inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "pixel_values", "image_grid_thw")}
+    inputs = model_inputs(batch)
     with torch.no_grad():
         assert torch.equal(trained(**inputs).logits, reloaded(**inputs).logits)
     assert not torch.equal(trained.lm_head.weight, load_model(cli.model.hparams.pretrained, "float32").lm_head.weight)

@@ -153,3 +153,22 @@ def test_too_much_bad_data_fails_loudly(tmp_path, tiny_vlm_dir, pair_copy):
     report = (tmp_path / "data_report_tree.jsonl").read_text()
     assert '"reason": "no front matter: the file must start with a \'---\' line"' in report
     PageDataModule(str(tiny_vlm_dir), train_roots=[str(root)], max_bad_fraction=0.5).setup("fit")
+
+
+def test_training_loss_is_the_models_own_loss_with_multimodal_positions(tiny_vlm_dir, sample_data_dir):
+    from vlm_ocr.model.generate import model_inputs
+
+    data = datamodule(tiny_vlm_dir, sample_data_dir)
+    data.setup("fit")
+    batch = data.train_dataloader().collate_fn([data.train_set[(0, 0)]])
+    assert int(batch["mm_token_type_ids"].sum()) == int(batch["image_grid_thw"].prod(-1).sum()) // 4
+    system = module(tiny_vlm_dir)
+    system.configure_model()
+    with torch.no_grad():
+        ours, _ = system._loss(batch)
+        reference = system.model(**model_inputs(batch), labels=batch["labels"]).loss
+        text_positions_only = {k: v for k, v in model_inputs(batch).items() if k != "mm_token_type_ids"}
+        with_positions = system.model(**model_inputs(batch)).logits
+        flat = system.model(**text_positions_only).logits
+    torch.testing.assert_close(ours, reference)
+    assert (with_positions - flat).abs().max() > 1e-4  # the 3D (image) rope positions are really in use

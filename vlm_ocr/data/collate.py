@@ -8,7 +8,7 @@ import torch
 
 from vlm_ocr.data.processor import IGNORE_INDEX
 
-TENSOR_KEYS = ("input_ids", "attention_mask", "labels")
+TENSOR_KEYS = ("input_ids", "attention_mask", "labels", "mm_token_type_ids")
 
 
 def pad_rows(rows: list[torch.Tensor], value: int, side: Literal["left", "right"]) -> torch.Tensor:
@@ -47,7 +47,7 @@ class Collator:
                 batch[f"{key}s"] = [s.get(key) for s in samples]
         if not samples:
             return batch
-        pads = {"input_ids": self.pad_id, "attention_mask": 0, "labels": IGNORE_INDEX}
+        pads = {"input_ids": self.pad_id, "attention_mask": 0, "labels": IGNORE_INDEX, "mm_token_type_ids": 0}
         for key in TENSOR_KEYS:
             if key in samples[0]:
                 batch[key] = pad_rows([s[key] for s in samples], pads[key], self.padding_side)

@@ -39,15 +39,20 @@ class QwenInputs:
         )
 
     def prompt(self, messages: list[dict], image: Any) -> dict[str, torch.Tensor]:
-        """Prompt tensors: input_ids (L,), attention_mask (L,), pixel_values (patches, 1176), image_grid_thw (1, 3)."""
+        """Prompt tensors: input_ids (L,), attention_mask (L,), pixel_values (patches, 1176), image_grid_thw (1, 3),
+        and mm_token_type_ids (L,: 1 on image tokens) when the processor gives it (transformers 5 needs it for
+        the multimodal rope positions; without it the model silently uses 1D positions)."""
         text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         encoded = self.processor(text=[text], images=[image], return_tensors="pt")
-        return {
+        prompt = {
             "input_ids": encoded["input_ids"][0],
             "attention_mask": encoded["attention_mask"][0],
             "pixel_values": encoded["pixel_values"],
             "image_grid_thw": encoded["image_grid_thw"],
         }
+        if "mm_token_type_ids" in encoded:
+            prompt["mm_token_type_ids"] = encoded["mm_token_type_ids"][0]
+        return prompt
 
     def target_ids(self, target: str) -> list[int]:
         return self.processor.tokenizer(target, add_special_tokens=False)["input_ids"] + [self.end_id]
@@ -63,8 +68,12 @@ class QwenInputs:
             target, truncated = target[: self.max_length - prompt_len], True
         input_ids = torch.cat([prompt["input_ids"], target])
         labels = torch.cat([torch.full((prompt_len,), IGNORE_INDEX, dtype=torch.long), target])
+        extra = {}
+        if "mm_token_type_ids" in prompt:
+            extra["mm_token_type_ids"] = torch.cat([prompt["mm_token_type_ids"], torch.zeros_like(target)])
         return {
             **sample,
+            **extra,
             "input_ids": input_ids,
             "labels": labels,
             "attention_mask": torch.ones_like(input_ids),

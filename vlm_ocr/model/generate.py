@@ -23,7 +23,12 @@ class GenerationSpec:
     """Nucleus sampling mass (with do_sample)."""
 
 
-MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw")
+MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "mm_token_type_ids")
+
+
+def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """The batch entries the model's forward takes (mm_token_type_ids only when the processor made it)."""
+    return {key: batch[key] for key in MODEL_INPUT_KEYS if key in batch}
 
 
 @torch.no_grad()
@@ -34,7 +39,7 @@ def generate_markdown(model: Any, tokenizer: Any, batch: dict[str, Any], spec: G
     turn, `length` when it hit max_new_tokens) and seconds (the batch's wall time shared equally).
     """
     start = time.perf_counter()
-    inputs = {k: batch[k] for k in MODEL_INPUT_KEYS}
+    inputs = model_inputs(batch)
     options: dict[str, Any] = {"max_new_tokens": spec.max_new_tokens, "do_sample": spec.do_sample}
     if spec.do_sample:
         options.update(temperature=spec.temperature, top_p=spec.top_p)
