@@ -56,3 +56,50 @@ fmt: install  ## ruff fix + format
 
 clean:  ## remove runs and generated artifacts (keeps .venv)
 	rm -rf runs artifacts
+
+# ---- data tools (docs/data_tools.md has an example for each) ----
+WORKERS ?= 4
+MIX ?= allenai/olmOCR-mix-1025
+SUBSET ?= 00_documents
+SPLIT ?= train
+SAMPLE_DOCS ?= 5000
+MAX_GB ?= 25
+LOC_CSV ?=
+NARA_JSONL ?=
+WORKSPACE ?=
+PDF_GLOB ?=
+BATCH_DIR ?=
+RESULTS ?= $(BATCH_DIR)_done
+PDF_ROOT ?=
+OUT ?=
+need = $(if $(strip $($(1))),,$(error $(1) is required, e.g. make $@ $(1)=...))
+
+.PHONY: prep-loc prep-nara prep-mix prep-workspace silver run-batch process-batch
+
+prep-loc: install  ## LoC "By the People" CSVs -> pairs (LOC_CSV=dir|s3://|url OUT=dir)
+	$(call need,LOC_CSV)$(call need,OUT)
+	$(PYTHON) -m data_tools prepare_loc_transcripts --input_dir "$(LOC_CSV)" --output_dir "$(OUT)" --run.workers $(WORKERS)
+
+prep-nara: install  ## NARA catalog JSONL -> pairs (NARA_JSONL=dir OUT=dir)
+	$(call need,NARA_JSONL)$(call need,OUT)
+	$(PYTHON) -m data_tools prepare_national_archive_transcripts --input_dir "$(NARA_JSONL)" --output_dir "$(OUT)" --run.workers $(WORKERS)
+
+prep-mix: install  ## HF olmOCR-mix -> pair tree (MIX=hub-id|dir SUBSET= SPLIT= OUT=dir)
+	$(call need,OUT)
+	$(PYTHON) -m data_tools prepare_olmocrmix --dataset_path "$(MIX)" --subset "$(SUBSET)" --split "$(SPLIT)" --destination "$(OUT)" --run.workers $(WORKERS)
+
+prep-workspace: install  ## pipeline workspace -> one pair per page (WORKSPACE=dir|s3:// OUT=dir)
+	$(call need,WORKSPACE)$(call need,OUT)
+	$(PYTHON) -m data_tools prepare_workspace "$(WORKSPACE)" "$(OUT)" --run.workers $(WORKERS)
+
+silver: install  ## sample PDF pages -> batch requests (PDF_GLOB='dir/**/*.pdf' OUT=dir SAMPLE_DOCS=n)
+	$(call need,PDF_GLOB)$(call need,OUT)
+	$(PYTHON) -m data_tools buildsilver --glob_path "$(PDF_GLOB)" --output "$(OUT)" --num_sample_docs $(SAMPLE_DOCS) --run.workers $(WORKERS)
+
+run-batch: install  ## upload/poll/download OpenAI batches, resumable (BATCH_DIR=dir MAX_GB=25)
+	$(call need,BATCH_DIR)
+	$(PYTHON) -m data_tools runopenaibatch "$(BATCH_DIR)" --max_gb $(MAX_GB)
+
+process-batch: install  ## batch results -> pairs (RESULTS=dir_done PDF_ROOT=dir|s3:// OUT=dir)
+	$(call need,RESULTS)$(call need,PDF_ROOT)$(call need,OUT)
+	$(PYTHON) -m data_tools process_openai_batch_results "$(RESULTS)" "$(PDF_ROOT)" "$(OUT)" --run.workers $(WORKERS)

@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from local_servers import FileServer, OpenAIStub
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -37,11 +36,15 @@ def make_pdf(pages: list[dict]) -> bytes:
             extra += b" /CropBox [%s]" % " ".join(str(v) for v in page["cropbox"]).encode()
         kids.append(
             add(
-                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %s %s] /Contents %d 0 R /Resources << /Font << /F1 %d 0 R >> >>%s >>"
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %s %s] /Contents %d 0 R"
+                b" /Resources << /Font << /F1 %d 0 R >> >>%s >>"
                 % (pages_id, str(page["width"]).encode(), str(page["height"]).encode(), content, font, extra)
             )
         )
-    assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))) == pages_id
+    assert (
+        add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids)))
+        == pages_id
+    )
     catalog = add(b"<< /Type /Catalog /Pages %d 0 R >>" % pages_id)
     out = io.BytesIO()
     out.write(b"%PDF-1.4\n")
@@ -72,7 +75,10 @@ def pair_tree(tmp_path) -> Path:
     }
     for stem, (lang, valid, table, text) in pages.items():
         (root / stem).parent.mkdir(parents=True, exist_ok=True)
-        head = f"---\nprimary_language: {lang}\nis_rotation_valid: {valid}\nrotation_correction: 0\nis_table: {table}\nis_diagram: False\n---"
+        head = (
+            f"---\nprimary_language: {lang}\nis_rotation_valid: {valid}\nrotation_correction: 0\n"
+            f"is_table: {table}\nis_diagram: False\n---"
+        )
         (root / f"{stem}.md").write_text(f"{head}\n{text}" if text else head, encoding="utf-8")
         (root / f"{stem}.pdf").write_bytes(make_pdf([letter(f"Page {stem}")]))
     (root / "urls.jsonl").write_text(
@@ -109,7 +115,8 @@ def _moto_server():
     moto_server = pytest.importorskip("moto.server")
     server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    yield "http://%s:%d" % server.get_host_and_port()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
     server.stop()
 
 

@@ -1,4 +1,4 @@
-"""Real HTTP servers on 127.0.0.1 (ephemeral ports) for the data-tool tests: an OpenAI API stand-in and a file server."""
+"""Real HTTP servers on 127.0.0.1 (ephemeral ports) for the data-tool tests: an OpenAI stand-in, a file server."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class _Server:
         self.httpd.daemon_threads = True
         self.httpd.app = self
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def start(self):
         self.thread.start()
@@ -75,7 +75,11 @@ def chat_completion(content: str | None, refusal: str | None = None, finish: str
         "created": int(time.time()),
         "model": "stub",
         "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": content, "refusal": refusal}, "finish_reason": finish}
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": refusal},
+                "finish_reason": finish,
+            }
         ],
         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
     }
@@ -108,8 +112,16 @@ class OpenAIStub(_Server):
 
     def add_file(self, name: str, data: bytes, purpose: str) -> dict:
         file_id = self.new_id("file")
-        self.files[file_id] = {"id": file_id, "object": "file", "bytes": len(data), "created_at": int(time.time()),
-                               "filename": name, "purpose": purpose, "status": "processed", "_data": data}
+        self.files[file_id] = {
+            "id": file_id,
+            "object": "file",
+            "bytes": len(data),
+            "created_at": int(time.time()),
+            "filename": name,
+            "purpose": purpose,
+            "status": "processed",
+            "_data": data,
+        }
         return self.files[file_id]
 
     def advance(self, batch: dict) -> None:
@@ -132,16 +144,32 @@ class OpenAIStub(_Server):
             failed = (scenario == "expire_half" and number >= len(lines) // 2) or (scenario == "errors" and number % 2)
             if failed:
                 code = "batch_expired" if scenario == "expire_half" else "server_error"
-                err.append({"id": f"req-{number}", "custom_id": cid, "response": None,
-                            "error": {"code": code, "message": "not processed"}})
+                err.append(
+                    {
+                        "id": f"req-{number}",
+                        "custom_id": cid,
+                        "response": None,
+                        "error": {"code": code, "message": "not processed"},
+                    }
+                )
             else:
                 body = chat_completion(page_json(cid))
-                out.append({"id": f"req-{number}", "custom_id": cid,
-                            "response": {"status_code": 200, "request_id": f"r{number}", "body": body}, "error": None})
+                out.append(
+                    {
+                        "id": f"req-{number}",
+                        "custom_id": cid,
+                        "response": {"status_code": 200, "request_id": f"r{number}", "body": body},
+                        "error": None,
+                    }
+                )
         if out:
-            batch["output_file_id"] = self.add_file("out.jsonl", "".join(json.dumps(x) + "\n" for x in out).encode(), "batch_output")["id"]
+            batch["output_file_id"] = self.add_file(
+                "out.jsonl", "".join(json.dumps(x) + "\n" for x in out).encode(), "batch_output"
+            )["id"]
         if err:
-            batch["error_file_id"] = self.add_file("err.jsonl", "".join(json.dumps(x) + "\n" for x in err).encode(), "batch_output")["id"]
+            batch["error_file_id"] = self.add_file(
+                "err.jsonl", "".join(json.dumps(x) + "\n" for x in err).encode(), "batch_output"
+            )["id"]
         batch["status"] = "expired" if scenario == "expire_half" else "completed"
         batch["request_counts"] = {"total": len(lines), "completed": len(out), "failed": len(err)}
 
@@ -150,7 +178,7 @@ class _OpenAIHandler(_Handler):
     def _route(self, method: str):
         app: OpenAIStub = self.server.app
         body = self._body()
-        app.requests.append((method, self.path, dict(self.headers)))
+        app.requests.append((method, self.path, {k.lower(): v for k, v in self.headers.items()}))
         path = self.path.split("?")[0]
         if method == "POST" and path == "/v1/files":
             if app.upload_failures > 0:
@@ -175,10 +203,17 @@ class _OpenAIHandler(_Handler):
             request = json.loads(body)
             batch_id = app.new_id("batch")
             app.batches[batch_id] = {
-                "id": batch_id, "object": "batch", "endpoint": request["endpoint"], "errors": None,
-                "input_file_id": request["input_file_id"], "completion_window": request["completion_window"],
-                "status": "validating", "output_file_id": None, "error_file_id": None,
-                "created_at": int(time.time()) + len(app.batches), "metadata": request.get("metadata"),
+                "id": batch_id,
+                "object": "batch",
+                "endpoint": request["endpoint"],
+                "errors": None,
+                "input_file_id": request["input_file_id"],
+                "completion_window": request["completion_window"],
+                "status": "validating",
+                "output_file_id": None,
+                "error_file_id": None,
+                "created_at": int(time.time()) + len(app.batches),
+                "metadata": request.get("metadata"),
                 "request_counts": {"total": 0, "completed": 0, "failed": 0},
             }
             return self._send(200, app.batches[batch_id])
@@ -195,20 +230,38 @@ class _OpenAIHandler(_Handler):
 
     def _chat(self, app: OpenAIStub, request: dict):
         app.chat_calls += 1
-        text = "".join(p.get("text", "") for m in request["messages"] for p in
-                       (m["content"] if isinstance(m["content"], list) else [{"text": m["content"]}]))
+        text = "".join(
+            p.get("text", "")
+            for m in request["messages"]
+            for p in (m["content"] if isinstance(m["content"], list) else [{"text": m["content"]}])
+        )
         if "PLEASE-REFUSE" in text:
             return self._send(200, chat_completion(None, refusal="I cannot help with that."))
         if "BLANK-PAGE" in text:
-            content = {"cleaned_text": "null", "is_page_all_blank": False, "primary_language": None,
-                       "is_rotation_valid": True, "rotation_correction": 0, "is_table": False, "is_diagram": False,
-                       "confidence_score": 0.5, "corrections_made": []}
+            content = {
+                "cleaned_text": "null",
+                "is_page_all_blank": False,
+                "primary_language": None,
+                "is_rotation_valid": True,
+                "rotation_correction": 0,
+                "is_table": False,
+                "is_diagram": False,
+                "confidence_score": 0.5,
+                "corrections_made": [],
+            }
         else:
             body = text.split("\n\n", 1)[-1]
-            content = {"cleaned_text": "Cleaned: " + body.split("---")[-1].strip()[:40], "is_page_all_blank": False,
-                       "primary_language": "no" if "NORSK" in text else "en", "is_rotation_valid": True,
-                       "rotation_correction": 0, "is_table": False, "is_diagram": False,
-                       "confidence_score": 0.9, "corrections_made": ["fixed spacing"]}
+            content = {
+                "cleaned_text": "Cleaned: " + body.split("---")[-1].strip()[:40],
+                "is_page_all_blank": False,
+                "primary_language": "no" if "NORSK" in text else "en",
+                "is_rotation_valid": True,
+                "rotation_correction": 0,
+                "is_table": False,
+                "is_diagram": False,
+                "confidence_score": 0.9,
+                "corrections_made": ["fixed spacing"],
+            }
         return self._send(200, chat_completion(json.dumps(content)))
 
     def do_GET(self):

@@ -1,7 +1,17 @@
 """Callbacks used by the experiment configs (re-exported for class_path spelling)."""
 
+from vlm_ocr.callbacks.generation_metrics import GenerationMetrics
 from vlm_ocr.callbacks.hf_export import ExportHuggingFace
+from vlm_ocr.callbacks.nonfinite_guard import NonFiniteGuard
 from vlm_ocr.callbacks.prediction_writer import PredictionWriter
+from vlm_ocr.callbacks.preemption import Preemption
 from vlm_ocr.callbacks.validate_before_fit import ValidateBeforeFit
 
-__all__ = ["ExportHuggingFace", "PredictionWriter", "ValidateBeforeFit"]
+__all__ = [
+    "ExportHuggingFace",
+    "GenerationMetrics",
+    "NonFiniteGuard",
+    "PredictionWriter",
+    "Preemption",
+    "ValidateBeforeFit",
+]

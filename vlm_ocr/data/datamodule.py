@@ -9,16 +9,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L
-from torch.utils.data import ConcatDataset, DataLoader, Dataset
+from lightning.pytorch.utilities import rank_zero_info
+from torch.utils.data import BatchSampler, ConcatDataset, DataLoader, Dataset
 
 from vlm_ocr.data.augment import rotate_clockwise
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.dataset import PageDataset
 from vlm_ocr.data.index import DatasetIndex, build_index
+from vlm_ocr.data.mixing import WeightedMix, dataset_weights, describe_mix
+from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, estimate_tokens
 from vlm_ocr.data.predict_pages import EvalPromptDataset, PdfPageDataset
 from vlm_ocr.data.processor import QwenInputs
 from vlm_ocr.data.sample import Transform
-from vlm_ocr.data.sampler import EpochSampler
+from vlm_ocr.data.sampler import EpochSampler, ResumableDataLoader, ShardedBatches
 from vlm_ocr.data.transforms import BuildMessages, RenderPage
 from vlm_ocr.model.loading import load_processor
 from vlm_ocr.prep.files import atomic_write_text
@@ -39,6 +42,8 @@ class PageDataModule(L.LightningDataModule):
         data_root: folder that relative train/eval roots are resolved against (the one path to set
             for a new machine).
         train_roots: pair trees concatenated for training.
+        train_weights: sampling weight per train root, by folder name (unlisted roots: 1.0): 2.0 trains on each
+            page twice per epoch, 0.5 on a fresh random half each epoch, 0 leaves the root out.
         eval_roots: name -> pair tree; each is validated/tested and reported under its name.
         predict_paths: PDF files or folders for predict.
         predict_eval_datasets: names of eval datasets to predict on too (rows then carry the reference).
@@ -48,7 +53,9 @@ class PageDataModule(L.LightningDataModule):
         train_insert_from_end: where train_transforms go, counted from the end of `transforms`.
         max_length: most tokens per sample.
         overlong: `drop` or `truncate` samples over max_length (both counted).
-        batch_size: pages per batch.
+        batch_size: pages per batch (without packing).
+        pack_max_tokens: pack several training pages into one row of at most this many tokens (8192 in the
+            recipe's budget); None trains one page per row. Batch size is then the pack.
         num_workers: DataLoader worker processes.
         data_seed: seed of the epoch shuffles and of augmentation (with epoch and sample index).
         index_cache_dir: where validated indexes are cached (None: no cache).
@@ -63,6 +70,7 @@ class PageDataModule(L.LightningDataModule):
         processor_path: str,
         data_root: str | None = None,
         train_roots: list[str] | None = None,
+        train_weights: dict[str, float] | None = None,
         eval_roots: dict[str, str] | None = None,
         predict_paths: list[str] | None = None,
         predict_eval_datasets: list[str] | None = None,
@@ -72,6 +80,7 @@ class PageDataModule(L.LightningDataModule):
         max_length: int = 8192,
         overlong: Literal["drop", "truncate"] = "drop",
         batch_size: int = 1,
+        pack_max_tokens: int | None = None,
         num_workers: int = 0,
         data_seed: int = 0,
         index_cache_dir: str | None = None,
@@ -176,22 +185,64 @@ class PageDataModule(L.LightningDataModule):
 
     def _loader(self, dataset: Any, shuffle: bool, padding_side: str = "right") -> DataLoader:
         hp = self.hparams
-        sampler = (
-            EpochSampler(len(dataset), seed=hp.data_seed, shuffle=shuffle)
-            if isinstance(dataset, PageDataset | ConcatPages)
-            else None
-        )
+        collate = Collator(self.inputs.pad_id, padding_side)
+        if isinstance(dataset, PageDataset | ConcatPages):
+            batches = BatchSampler(self._epoch_sampler(dataset, train=shuffle), hp.batch_size, drop_last=False)
+            return self._sharded_loader(dataset, batches, collate)
         return DataLoader(
             dataset,
             batch_size=hp.batch_size,
-            sampler=sampler,
             num_workers=hp.num_workers,
-            collate_fn=Collator(self.inputs.pad_id, padding_side),
+            collate_fn=collate,
             persistent_workers=hp.num_workers > 0,
         )
 
+    def _epoch_sampler(self, dataset: Any, train: bool) -> EpochSampler:
+        """Item order of an epoch: shuffled (and mixed by train_weights) for training, index order otherwise."""
+        hp = self.hparams
+        mix = None
+        if train and hp.train_weights:
+            parts = dataset.parts if isinstance(dataset, ConcatPages) else [dataset]
+            names = [part.name for part in parts]
+            mix = WeightedMix([len(part) for part in parts], dataset_weights(names, hp.train_weights), hp.data_seed)
+            rank_zero_info(describe_mix(names, mix))
+        return EpochSampler(len(dataset), seed=hp.data_seed, shuffle=train, mix=mix)
+
+    def _sharded_loader(self, dataset: Any, batches: Any, collate: Any) -> ResumableDataLoader:
+        """Deal the batches to the data-parallel ranks; the train loader's position is saved in checkpoints."""
+        trainer = self.trainer
+        shards = (trainer.distributed_sampler_kwargs if trainer is not None else None) or {}
+        world, rank = shards.get("num_replicas", 1), shards.get("rank", 0)
+        if world > 1 and getattr(trainer._accelerator_connector, "use_distributed_sampler", False):
+            raise ValueError(
+                "set trainer.use_distributed_sampler: false: PageDataModule deals batches to the ranks itself "
+                "(Lightning's DistributedSampler would shard them a second time and break exact resume)"
+            )
+        return ResumableDataLoader(
+            dataset,
+            ShardedBatches(batches, rank, world),
+            num_workers=self.hparams.num_workers,
+            collate_fn=collate,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
+
     def train_dataloader(self) -> DataLoader:
+        if self.hparams.pack_max_tokens:
+            return self._packed_loader(self.train_set, self.hparams.pack_max_tokens)
         return self._loader(self.train_set, shuffle=True)
+
+    def planned_lengths(self, dataset: Any) -> list[int]:
+        """Planned tokens per item from the index alone (no rendering, no tokenizing)."""
+        render = next((t for t in self.transforms if isinstance(t, RenderPage)), RenderPage()).spec
+        size = self.processor.image_processor.size
+        parts = dataset.parts if isinstance(dataset, ConcatPages) else [dataset]
+        return [estimate_tokens(page, render, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
+                for part in parts for page in part.pages]
+
+    def _packed_loader(self, dataset: Any, max_tokens: int) -> DataLoader:
+        items = self._epoch_sampler(dataset, train=True)
+        batches = PackingBatchSampler(items, self.planned_lengths(dataset), max_tokens)
+        return self._sharded_loader(dataset, batches, PackCollator(self.inputs.pad_id, max_tokens))
 
     def val_dataloader(self) -> list[DataLoader]:
         return [self._loader(ds, shuffle=False) for ds in self.eval_sets]

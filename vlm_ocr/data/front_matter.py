@@ -24,6 +24,9 @@ class FrontMatterError(ValueError):
         self.reason = reason
         super().__init__(f"{self.source}: {reason}")
 
+    def __reduce__(self):  # picklable across process pools
+        return type(self), (self.source, self.reason)
+
 
 @dataclass(frozen=True)
 class PageResponse:

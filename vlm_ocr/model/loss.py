@@ -16,6 +16,7 @@ def answer_token_loss(
     labels: torch.Tensor,
     weighting: Literal["page", "token"] = "page",
     chunk_size: int = 2048,
+    page_index: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Teacher-forced next-token loss over positions whose next label is not IGNORE_INDEX.
 
@@ -28,6 +29,7 @@ def answer_token_loss(
         weighting: `page` averages each page's token losses, then the pages (olmOCR: one page per
             step); `token` averages over every answer token in the batch.
         chunk_size: tokens per lm_head chunk.
+        page_index: (B, L) page of each token for packed rows (several pages per row); default: one page per row.
 
     Returns:
         The loss and the number of answer tokens it covers.
@@ -46,7 +48,9 @@ def answer_token_loss(
     )
     if weighting == "token":
         return losses.mean(), len(losses)
-    per_page = torch.zeros(labels.shape[0], device=losses.device).index_add_(0, rows, losses)
-    counts = torch.bincount(rows, minlength=labels.shape[0]).clamp_min(1)
-    pages = torch.bincount(rows, minlength=labels.shape[0]) > 0
-    return (per_page / counts)[pages].mean(), len(losses)
+    pages = rows if page_index is None else page_index[:, 1:][rows, cols]
+    num_pages = int(pages.max()) + 1
+    per_page = torch.zeros(num_pages, device=losses.device, dtype=losses.dtype).index_add_(0, pages, losses)
+    counts = torch.bincount(pages, minlength=num_pages)
+    present = counts > 0
+    return (per_page[present] / counts[present]).mean(), len(losses)

@@ -20,6 +20,9 @@ class PdfError(ValueError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):  # picklable across process pools
+        return type(self), (self.path, self.reason)
+
 
 @dataclass(frozen=True)
 class RenderSpec:

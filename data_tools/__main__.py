@@ -1,0 +1,41 @@
+"""`python -m data_tools <tool> [args]`: one dispatcher for every data tool (tool name -> its main)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from importlib import import_module
+from typing import Any
+
+TOOLS = (
+    "renderpdf",
+    "buildsilver",
+    "runopenaibatch",
+    "build_openai_batch_from_olmocrmix",
+    "process_openai_batch_results",
+    "clean_olmocrmix",
+    "prepare_olmocrmix",
+    "repackage_olmocrmix",
+    "prepare_workspace",
+    "prepare_loc_transcripts",
+    "prepare_national_archive_transcripts",
+)
+
+
+def tool_mains() -> dict[str, Callable[..., Any]]:
+    """Tool name -> main function (modules are imported here, not when this module is)."""
+    return {name: import_module(f"data_tools.{name}").main for name in TOOLS}
+
+
+def main(argv: list[str] | None = None) -> None:
+    from vlm_ocr.prep.cli import run_tool
+
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in TOOLS:
+        print("usage: python -m data_tools <tool> [--help | args]\n\ntools:\n" + "\n".join(f"  {t}" for t in TOOLS))
+        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    raise SystemExit(run_tool(tool_mains()[argv[0]], argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Sample pages of a PDF collection (local glob, path list or s3://) -> OpenAI batch requests for silver labels."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import tempfile
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+
+from vlm_ocr.data.prompts import build_openai_silver_data_prompt, openai_response_format_schema
+from vlm_ocr.prep import fs
+from vlm_ocr.prep.anchor import anchor_text
+from vlm_ocr.prep.batch_io import RolloverWriter, chat_request_line, format_custom_id, image_message
+from vlm_ocr.prep.pages import count_pages, render_png
+from vlm_ocr.prep.pdf import PdfError, RenderSpec
+from vlm_ocr.prep.pdf_filter import filter_reason
+from vlm_ocr.prep.runner import DEFAULT_RUN, Drop, RunArgs, map_items
+
+logger = logging.getLogger(__name__)
+TOOL = "buildsilver"
+
+
+def reservoir_sample(paths: Iterable[str], size: int, rng: random.Random) -> list[str]:
+    """Algorithm R over a stream of paths, then shuffled."""
+    reservoir: list[str] = []
+    for n, path in enumerate(paths, 1):
+        if len(reservoir) < size:
+            reservoir.append(path)
+        elif (slot := rng.randint(1, n)) <= size:
+            reservoir[slot - 1] = path
+    rng.shuffle(reservoir)
+    return reservoir
+
+
+def sample_pages(num_pages: int, first_n: int, max_pages: int, rng: random.Random) -> list[int]:
+    """1-based pages: the first `first_n` always, then random others up to `max_pages` in all."""
+    if num_pages <= first_n:
+        return list(range(1, num_pages + 1))
+    rest = list(range(first_n + 1, num_pages + 1))
+    return list(range(1, first_n + 1)) + rng.sample(rest, min(max_pages - first_n, len(rest)))
+
+
+def build_requests(
+    path: str, root: str, seed: int, first_n: int, max_pages: int, use_filter: bool, model: str
+) -> list[str]:
+    """One PDF -> request lines for its sampled pages (a page that fails is logged and left out)."""
+    rel = fs.relative_to(path, root)
+    with tempfile.TemporaryDirectory(prefix="buildsilver-") as tmp:
+        local = fs.local_copy(path, tmp)
+        if use_filter and (reason := filter_reason(local)):
+            raise Drop(f"filtered: {reason}")
+        pages = sample_pages(count_pages(local), first_n, max_pages, random.Random(f"{seed}:{rel}"))
+        lines = []
+        for page in pages:
+            try:
+                png, _ = render_png(local, page - 1, RenderSpec(longest_side=2048))
+                prompt = build_openai_silver_data_prompt(anchor_text(local, page - 1))
+            except PdfError as err:
+                logger.warning("%s page %d: %s", path, page, err.reason)
+                continue
+            body = {
+                "model": model,
+                "messages": image_message(prompt, png),
+                "temperature": 0.1,
+                "max_tokens": 6000,
+                "logprobs": True,
+                "top_logprobs": 5,
+                "response_format": openai_response_format_schema(),
+            }
+            lines.append(chat_request_line(format_custom_id(rel, page), body))
+    if not lines:
+        raise Drop("no pages")
+    return lines
+
+
+def common_root(paths: list[str]) -> str:
+    """The deepest folder (or s3 prefix) holding every path: custom_ids are relative to it."""
+    if not paths:
+        return "."
+    if fs.is_s3(paths[0]):
+        prefix = os.path.commonprefix(paths)
+        return prefix[: prefix.rfind("/")]
+    return os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+
+
+def main(
+    *,
+    glob_path: str | None = None,
+    path_list: Path | None = None,
+    no_filter: bool = False,
+    num_sample_docs: int = 5000,
+    first_n_pages: int = 0,
+    max_sample_pages: int = 15,
+    output: Path = Path("openai_batch_data"),
+    reservoir_size: int | None = None,
+    seed: int = 0,
+    model: str = "gpt-4o-2024-08-06",
+    run: RunArgs = DEFAULT_RUN,
+) -> int:
+    """Write `output_N.jsonl` batch request files (anchored silver prompt + 2048 px page image) for sampled pages.
+
+    custom_ids are `<path relative to the PDFs' common folder>#page=<n>`; pass that folder (logged, and kept
+    in `_meta.json`) to process_openai_batch_results as `original_pdf_dir`.
+
+    Args:
+        glob_path: Local glob (`**` allowed) or `s3://bucket/prefix/*.pdf` (the pattern is honoured).
+        path_list: Text file with one PDF path per line (blank lines ignored), used when glob_path is absent.
+        no_filter: Keep every PDF (no form / readability / language / spam filter).
+        num_sample_docs: Stop once this many PDFs produced at least one request.
+        first_n_pages: Always include pages 1..N.
+        max_sample_pages: Most pages sampled per PDF.
+        output: Output folder.
+        reservoir_size: Paths kept by reservoir sampling (default 10 x num_sample_docs).
+        seed: Seed of the path and page sampling (runs are reproducible and resumable).
+        model: Model named in each request.
+        run: Common data-tool flags.
+    """
+    if max_sample_pages < first_n_pages:
+        raise SystemExit("--max_sample_pages must be at least --first_n_pages")
+    if glob_path:
+        candidates = fs.glob_paths(glob_path)
+    elif path_list:
+        candidates = [line.strip() for line in path_list.read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        candidates = []
+    rng = random.Random(seed)
+    paths = reservoir_sample(candidates, reservoir_size or 10 * num_sample_docs, rng)
+    root = common_root(paths)
+    logger.info("%d candidate PDFs, %d sampled; custom_ids are relative to %s", len(candidates), len(paths), root)
+    config = {k: v for k, v in locals().items() if k in main.__annotations__} | {"pdf_root": root}
+    writer = RolloverWriter(output, "output_{}.jsonl", key_of=lambda custom_id: custom_id.split("#page=")[0])
+    build = partial(build_requests, root=root, seed=seed, first_n=first_n_pages, max_pages=max_sample_pages,
+                    use_filter=not no_filter, model=model)  # fmt: skip
+    counts = map_items(
+        build, paths, output, run, tool=TOOL, pool="process", sink=writer, stop_after=num_sample_docs,
+        key=lambda path: fs.relative_to(path, root), config=config,
+    )  # fmt: skip
+    return 1 if counts.failed else 0
+
+
+def cli(args: list[str] | None = None) -> None:
+    from vlm_ocr.prep.cli import run_tool
+
+    raise SystemExit(run_tool(main, args))
+
+
+if __name__ == "__main__":
+    cli()

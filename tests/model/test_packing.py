@@ -1,0 +1,121 @@
+import torch
+
+from vlm_ocr.data.index import PageRecord
+from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, image_tokens
+from vlm_ocr.data.sampler import EpochSampler
+from vlm_ocr.model.generate import model_inputs
+from vlm_ocr.model.packing import packed_position_ids
+from vlm_ocr.prep.pdf import RenderSpec
+
+from test_module import datamodule, module
+
+
+def samples_and_system(tiny_vlm_dir, sample_data_dir, count=3):
+    data = datamodule(tiny_vlm_dir, sample_data_dir, train="train")
+    data.setup("fit")
+    items = [data.train_set[(0, i)] for i in range(len(data.train_set))]
+    samples = [s for s in items if "dropped" not in s and s["labels"].ne(-100).sum() > 20][:count]
+    system = module(tiny_vlm_dir)
+    system.configure_model()
+    return data, samples, system
+
+
+def test_packed_and_unpacked_give_the_same_loss_and_gradients(tiny_vlm_dir, sample_data_dir):
+    data, samples, system = samples_and_system(tiny_vlm_dir, sample_data_dir)
+    collate = data.train_dataloader().collate_fn
+    losses = []
+    for sample in samples:
+        loss, _ = system._loss(collate([sample]))
+        losses.append(loss)
+    reference = torch.stack(losses).mean()
+    reference.backward()
+    ref_grads = {n: p.grad.clone() for n, p in system.model.named_parameters() if p.grad is not None}
+    system.model.zero_grad()
+    packed_batch = PackCollator(data.inputs.pad_id, 8192)(samples)
+    assert packed_batch["input_ids"].shape[0] == 1 and len(packed_batch["page_lengths"][0]) == 3
+    packed, _ = system._loss(packed_batch)
+    packed.backward()
+    torch.testing.assert_close(packed, reference, rtol=1e-5, atol=1e-5)
+    for name, grad in ref_grads.items():
+        torch.testing.assert_close(dict(system.model.named_parameters())[name].grad, grad, rtol=1e-4, atol=1e-6)
+
+
+def test_positions_restart_per_page_and_match_the_page_alone(tiny_vlm_dir, sample_data_dir):
+    data, samples, system = samples_and_system(tiny_vlm_dir, sample_data_dir)
+    batch = PackCollator(data.inputs.pad_id, 8192)(samples)
+    positions = packed_position_ids(system.model.model, batch)
+    start = 0
+    for sample, length in zip(samples, batch["page_lengths"][0], strict=True):
+        alone = data.train_dataloader().collate_fn([sample])
+        rope, _ = system.model.model.get_rope_index(
+            alone["input_ids"], mm_token_type_ids=alone["mm_token_type_ids"], image_grid_thw=alone["image_grid_thw"]
+        )
+        assert torch.equal(positions[0, 0, start : start + length], torch.arange(length))
+        assert torch.equal(positions[1:, 0, start : start + length], rope[:, 0])
+        start += length
+
+
+def test_no_attention_across_pages(tiny_vlm_dir, sample_data_dir):
+    data, samples, system = samples_and_system(tiny_vlm_dir, sample_data_dir, count=3)
+    collate = PackCollator(data.inputs.pad_id, 8192)
+
+    def hidden(pages):
+        batch = collate(pages)
+        inputs = {**model_inputs(batch), "position_ids": packed_position_ids(system.model.model, batch),
+                  "use_cache": False}
+        with torch.no_grad():
+            return system.model.model(**inputs).last_hidden_state[0]
+
+    first = len(samples[0]["input_ids"])
+    a = hidden([samples[0], samples[1]])
+    b = hidden([samples[0], samples[2]])
+    torch.testing.assert_close(a[:first], b[:first])  # page 1 does not see what follows it
+    c = hidden([samples[1], samples[0]])
+    torch.testing.assert_close(c[-first:], a[:first], rtol=1e-5, atol=1e-5)  # nor page 2 what precedes it
+
+
+def test_collator_starts_a_new_row_instead_of_cutting(tiny_vlm_dir, sample_data_dir):
+    data, samples, _ = samples_and_system(tiny_vlm_dir, sample_data_dir)
+    lengths = [len(s["input_ids"]) for s in samples]
+    batch = PackCollator(data.inputs.pad_id, lengths[0] + lengths[1])(samples)
+    assert batch["page_lengths"] == [[lengths[0], lengths[1]], [lengths[2]]]
+    assert int((batch["page_index"] >= 0).sum()) == sum(lengths) and batch["num_pages"] == 3
+    assert batch["input_ids"].shape == (2, lengths[0] + lengths[1])
+
+
+def test_batch_sampler_packs_by_planned_length():
+    batches = list(PackingBatchSampler(EpochSampler(6, shuffle=False), [300, 300, 500, 900, 100, 100], 1000))
+    assert [[i for _, i in b] for b in batches] == [[0, 1], [2], [3, 4], [5]]
+
+
+def test_planned_image_tokens_match_the_processor(processor):
+    from PIL import Image
+
+    from vlm_ocr.prep.pdf import render_scale
+
+    for width_pt, height_pt, side in [(612, 792, 1288), (792, 612, 448), (180, 300, 1288), (612, 396, 700)]:
+        spec = RenderSpec(side)
+        scale = render_scale(width_pt, height_pt, spec)
+        image = Image.new("RGB", (round(width_pt * scale), round(height_pt * scale)))
+        grid = processor.image_processor(images=[image], return_tensors="pt")["image_grid_thw"][0]
+        assert image_tokens(width_pt, height_pt, spec, 56 * 56, 28 * 28 * 16384) == int(grid.prod()) // 4
+    assert image_tokens(612, 792, RenderSpec(1288), 3136, 12845056) == 1656  # the spec's US-letter example
+
+
+def test_planned_length_is_close_to_the_real_one(tiny_vlm_dir, sample_data_dir):
+    data, _, _ = samples_and_system(tiny_vlm_dir, sample_data_dir)
+    planned = data.planned_lengths(data.train_set)
+    for i in range(len(data.train_set)):
+        sample = data.train_set[(0, i)]
+        if "dropped" not in sample:
+            assert 0.8 < planned[i] / len(sample["input_ids"]) < 1.6
+
+
+def test_training_with_packing_runs(tmp_path, tiny_vlm_dir, sample_data_dir):
+    from test_module import trainer
+
+    system = module(tiny_vlm_dir)
+    data = datamodule(tiny_vlm_dir, sample_data_dir, train="train", pack_max_tokens=1500)
+    fit = trainer(tmp_path, max_steps=3)
+    fit.fit(system, data)
+    assert fit.global_step == 3 and system.samples_seen > 3  # several pages per step

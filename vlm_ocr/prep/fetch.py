@@ -1,0 +1,105 @@
+"""HTTP downloads with ONE retry policy (back-off on 429/5xx and connection errors) and a hard size cap."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+CHUNK_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a download is retried; the same policy serves every tool."""
+
+    attempts: int = 5
+    """Tries in all, the first included."""
+    backoff_s: float = 2.0
+    """Sleep before the second try; doubled for each further try."""
+    max_backoff_s: float = 60.0
+    """Cap on one sleep, also on a server's Retry-After."""
+    timeout_s: float = 60.0
+    """Connect and read timeout of one try."""
+
+
+DEFAULT_RETRY = RetryPolicy()
+
+
+class DownloadError(RuntimeError):
+    """A download that failed for good (after retries, or at once for a non-retryable answer)."""
+
+
+class DownloadTooLarge(DownloadError):
+    """The body exceeds the size cap; never retried."""
+
+
+class _Retry(Exception):
+    def __init__(self, message: str, retry_after: float | None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def download(
+    url: str,
+    dest: str | Path,
+    *,
+    max_bytes: int | None = None,
+    policy: RetryPolicy = DEFAULT_RETRY,
+    session: requests.Session | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Stream `url` into `dest` (via a temporary file renamed at the end) and return its size in bytes."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    getter = session or requests
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            with getter.get(url, stream=True, timeout=policy.timeout_s) as response:
+                if response.status_code in RETRYABLE_STATUS:
+                    raise _Retry(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
+                if response.status_code >= 400:
+                    raise DownloadError(f"{url}: HTTP {response.status_code} (not retried)")
+                return _stream_to(response, dest, url, max_bytes)
+        except (_Retry, requests.RequestException) as err:
+            if attempt == policy.attempts:
+                raise DownloadError(f"{url}: failed after {attempt} tries: {err}") from None
+            wait = getattr(err, "retry_after", None)
+            delay = min(wait if wait is not None else policy.backoff_s * 2 ** (attempt - 1), policy.max_backoff_s)
+            logger.info("%s: try %d/%d failed (%s); retrying in %.1fs", url, attempt, policy.attempts, err, delay)
+            sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _stream_to(response: requests.Response, dest: Path, url: str, max_bytes: int | None) -> int:
+    declared = response.headers.get("Content-Length")
+    if max_bytes is not None and declared and declared.isdigit() and int(declared) > max_bytes:
+        raise DownloadTooLarge(f"{url}: {declared} bytes declared, over the {max_bytes}-byte limit")
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.part")
+    size = 0
+    try:
+        with open(tmp, "wb") as handle:
+            for chunk in response.iter_content(CHUNK_BYTES):
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise DownloadTooLarge(f"{url}: body exceeds the {max_bytes}-byte limit")
+                handle.write(chunk)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return size
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
