@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Literal
 
+from PIL import Image
+
 from vlm_ocr.data.front_matter import FrontMatterError, format_page_markdown, read_page_markdown
 from vlm_ocr.data.math_check import load_math_checker
 from vlm_ocr.data.prompts import build_no_anchoring_v4_yaml_prompt, build_no_anchoring_yaml_prompt
+from vlm_ocr.data.render_cache import RenderCache
 from vlm_ocr.data.sample import DropSample, Sample
 from vlm_ocr.data.text_rules import reformat_latex_bold_italic, text_rule_violation
 from vlm_ocr.prep.pdf import PdfError, RenderSpec, render_page
@@ -93,14 +96,24 @@ class RenderPage:
         longest_side: pixels of the image's longest side (1288 in the recipe).
         min_dpi: lower DPI bound for huge pages.
         max_dpi: upper DPI bound for tiny pages.
+        cache_dir: a content-addressed cache of rendered pages (PNG), reused across epochs and runs;
+            None renders every time. `python -m vlm_ocr cache-renders` fills it ahead of training.
     """
 
-    def __init__(self, longest_side: int = 1288, min_dpi: float = 36.0, max_dpi: float = 600.0):
+    def __init__(
+        self, longest_side: int = 1288, min_dpi: float = 36.0, max_dpi: float = 600.0, cache_dir: str | None = None
+    ):
         self.spec = RenderSpec(longest_side=longest_side, min_dpi=min_dpi, max_dpi=max_dpi)
+        self.cache = RenderCache(cache_dir) if cache_dir else None
+
+    def render(self, pdf_path: str, page_index: int = 0) -> Image.Image:
+        if self.cache is not None:
+            return self.cache.render(pdf_path, page_index, self.spec)
+        return render_page(pdf_path, page_index, self.spec)
 
     def __call__(self, sample: Sample) -> Sample:
         try:
-            image = render_page(sample["pdf_path"], 0, self.spec)
+            image = self.render(sample["pdf_path"])
         except PdfError as err:
             raise DropSample(str(err)) from None
         return {**sample, "image": image}

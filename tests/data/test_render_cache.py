@@ -1,0 +1,35 @@
+import numpy as np
+
+from vlm_ocr.data.transforms import RenderPage
+
+
+def test_cached_render_equals_fresh_render_and_is_reused(tmp_path, sample_data_dir):
+    pdf = str(next((sample_data_dir / "train" / "table").glob("*.pdf")))
+    fresh = RenderPage(300)({"pdf_path": pdf})["image"]
+    cached_step = RenderPage(300, cache_dir=str(tmp_path / "cache"))
+    first = cached_step({"pdf_path": pdf})["image"]
+    entries = list((tmp_path / "cache").rglob("*.png"))
+    assert len(entries) == 1
+    second = cached_step({"pdf_path": pdf})["image"]
+    assert np.array_equal(np.asarray(first), np.asarray(fresh)) and np.array_equal(np.asarray(second), np.asarray(fresh))
+    entries[0].write_bytes(b"damaged")  # a corrupt entry is rendered again, not returned
+    assert np.array_equal(np.asarray(cached_step({"pdf_path": pdf})["image"]), np.asarray(fresh))
+    RenderPage(200, cache_dir=str(tmp_path / "cache"))({"pdf_path": pdf})
+    assert len(list((tmp_path / "cache").rglob("*.png"))) == 2  # other settings, other key
+
+
+def test_cache_renders_command_fills_the_cache(cli_env, tmp_path, sample_data_dir):
+    from pathlib import Path
+
+    import yaml
+
+    from vlm_ocr.cli import main
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / "experiments" / "tiny.yaml").read_text())
+    cache = tmp_path / "renders"
+    render = next(t for t in config["data"]["transforms"] if t["class_path"].endswith("RenderPage"))
+    render["init_args"]["cache_dir"] = str(cache)
+    (tmp_path / "cached.yaml").write_text(yaml.safe_dump(config))
+    assert main(["cache-renders", "--config", str(tmp_path / "cached.yaml"), *cli_env, "--workers", "1"]) == 0
+    distinct = {p.read_bytes() for p in sample_data_dir.rglob("*.pdf")}  # identical blank pages share one entry
+    assert len(list(cache.rglob("*.png"))) == len(distinct) < len(list(sample_data_dir.rglob("*.pdf")))

@@ -1,0 +1,32 @@
+"""The benchmark scripts run end to end (CPU smoke runs; figures are not asserted)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_script(*args, timeout=300):
+    done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_train_throughput_cpu_smoke(tmp_path):
+    out = tmp_path / "train.json"
+    run_script("benchmarks/train_throughput.py", "--mode", "cpu", "--pages", "2", "--accumulate", "2",
+               "--longest-side", "224", "--json", str(out))
+    report = json.loads(out.read_text())
+    names = [r["name"] for r in report["results"]]
+    assert names == ["olmocr_style", "vlm_ocr"] and report["pages"] == 2
+    for result in report["results"]:
+        assert result["pages_per_s"] > 0 and 0 < result["image_tokens"] < result["tokens"]
+    assert report["results"][0]["tokens"] == report["results"][1]["tokens"]  # the same pages on both sides
+    assert report["ratio_pages_per_s"] > 0
+
+
+def test_data_throughput_smoke():
+    report = json.loads(run_script("benchmarks/data_throughput.py", "--pages", "4", "--longest-side", "224"))
+    assert report["pages"] == 4 and all(v > 0 for v in report["pages_per_s_per_worker"].values())

@@ -1,0 +1,52 @@
+"""`python -m vlm_ocr cache-renders --config X.yaml`: render every train and eval page once into the render cache."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from concurrent.futures import ProcessPoolExecutor
+
+from vlm_ocr.data.transforms import RenderPage
+from vlm_ocr.prep.pdf import PdfError
+
+logger = logging.getLogger(__name__)
+
+
+def _render(args: tuple[RenderPage, str]) -> str | None:
+    step, pdf = args
+    try:
+        step.render(pdf)
+    except PdfError as err:
+        return str(err)
+    return None
+
+
+def cache_renders(cli_args: list[str], workers: int) -> int:
+    """Fill RenderPage's cache_dir for every page of the experiment's train and eval roots; returns pages done."""
+    from vlm_ocr.cli import build_cli
+
+    datamodule = build_cli(cli_args, run=False).datamodule
+    step = next((t for t in datamodule.transforms if isinstance(t, RenderPage)), None)
+    if step is None or step.cache is None:
+        raise SystemExit("cache-renders: the config's RenderPage step has no cache_dir (set init_args.cache_dir)")
+    datamodule.setup("fit")
+    pdfs = sorted({page.pdf_path for dataset in [datamodule.train_set, *datamodule.eval_sets]
+                   for part in getattr(dataset, "parts", [dataset]) for page in part.pages})
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        errors = [e for e in pool.map(_render, [(step, pdf) for pdf in pdfs], chunksize=16) if e]
+    for error in errors:
+        logger.warning("not cached: %s", error)
+    print(f"cached {len(pdfs) - len(errors)} pages in {step.cache.root} ({len(errors)} failed)")
+    return len(pdfs) - len(errors)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m vlm_ocr cache-renders",
+        description="Render every page of the experiment's datasets into RenderPage's cache_dir. Other arguments "
+        "(--config X.yaml, overrides) go to the experiment's config parser.",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="render processes")
+    known, rest = parser.parse_known_args(argv)
+    cache_renders(rest, known.workers)
+    return 0
