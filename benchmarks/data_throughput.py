@@ -32,8 +32,16 @@ from vlm_ocr.model.architecture import build_processor
 
 
 def pages_per_second(records, render: RenderPage, inputs: QwenInputs) -> float:
-    steps = [ParseFrontMatter(), FilterRotated(), ReformatLatexBoldItalic(), TextRuleFilter("off"), render,
-             FormatTarget(), BuildMessages(), inputs]
+    steps = [
+        ParseFrontMatter(),
+        FilterRotated(),
+        ReformatLatexBoldItalic(),
+        TextRuleFilter("off"),
+        render,
+        FormatTarget(),
+        BuildMessages(),
+        inputs,
+    ]
     dataset = PageDataset("bench", records, steps)
     start = time.perf_counter()
     done = sum("dropped" not in dataset[i] for i in range(len(dataset)))
@@ -51,8 +59,11 @@ def render_only(pdf_dir: Path, longest_side: int, cache: str) -> dict:
         except PdfError:
             continue
     timings = {}
-    for label, step in (("render", RenderPage(longest_side)), ("fill", RenderPage(longest_side, cache_dir=cache)),
-                        ("cached", RenderPage(longest_side, cache_dir=cache))):
+    for label, step in (
+        ("render", RenderPage(longest_side)),
+        ("fill", RenderPage(longest_side, cache_dir=cache)),
+        ("cached", RenderPage(longest_side, cache_dir=cache)),
+    ):
         start = time.perf_counter()
         for pdf, page in pages:
             step.render(pdf, page)
@@ -76,10 +87,22 @@ def main() -> None:
         filling = pages_per_second(records, RenderPage(args.longest_side, cache_dir=cache), inputs)
         warm = pages_per_second(records, RenderPage(args.longest_side, cache_dir=cache), inputs)
         real = render_only(args.pdf_dir, args.longest_side, str(Path(tmp) / "real")) if args.pdf_dir else None
-    print(json.dumps({"real_pdfs_render_only": real,"pages": len(records), "longest_side": args.longest_side,
-                      "pages_per_s_per_worker": {"no_cache": round(cold, 2), "filling_cache": round(filling, 2),
-                                                 "cached": round(warm, 2)},
-                      "cached_over_no_cache": round(warm / cold, 2)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "real_pdfs_render_only": real,
+                "pages": len(records),
+                "longest_side": args.longest_side,
+                "pages_per_s_per_worker": {
+                    "no_cache": round(cold, 2),
+                    "filling_cache": round(filling, 2),
+                    "cached": round(warm, 2),
+                },
+                "cached_over_no_cache": round(warm / cold, 2),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -54,11 +54,14 @@ class Result:
 
     def summary(self, peak_flops: float | None) -> dict:
         mfu = self.model_flops / self.seconds / peak_flops if peak_flops else None
-        return {**asdict(self), "pages_per_s": round(self.pages_per_s, 3),
-                "tokens_per_s": round(self.tokens / self.seconds, 1),
-                "image_tokens_per_s": round(self.image_tokens / self.seconds, 1),
-                "text_tokens_per_s": round((self.tokens - self.image_tokens) / self.seconds, 1),
-                "mfu": None if mfu is None else round(mfu, 4)}
+        return {
+            **asdict(self),
+            "pages_per_s": round(self.pages_per_s, 3),
+            "tokens_per_s": round(self.tokens / self.seconds, 1),
+            "image_tokens_per_s": round(self.image_tokens / self.seconds, 1),
+            "text_tokens_per_s": round((self.tokens - self.image_tokens) / self.seconds, 1),
+            "mfu": None if mfu is None else round(mfu, 4),
+        }
 
 
 def make_model(mode: str, workdir: Path, attn: str):
@@ -81,8 +84,13 @@ def make_samples(workdir: Path, processor, pages: int, longest_side: int, max_to
     root = generate_sample_data(workdir / "data", train_per_kind=per_kind, eval_per_kind=0) / "train"
     index = build_index(root, workers=1)
     records = [p for p in index.pages if "rotated" not in p.markdown_path and "blank" not in p.markdown_path]
-    steps = [ParseFrontMatter(), RenderPage(longest_side), FormatTarget(), BuildMessages(),
-             QwenInputs(processor, max_tokens)]
+    steps = [
+        ParseFrontMatter(),
+        RenderPage(longest_side),
+        FormatTarget(),
+        BuildMessages(),
+        QwenInputs(processor, max_tokens),
+    ]
     dataset = PageDataset("bench", records, steps)
     samples = [dataset[i] for i in range(len(dataset))]
     return [s for s in samples if "dropped" not in s][:pages]
@@ -110,8 +118,9 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def run(name: str, model, samples: list[dict], groups: list[list[dict]], loss_fn, accumulate: int, device: str
-        ) -> Result:
+def run(
+    name: str, model, samples: list[dict], groups: list[list[dict]], loss_fn, accumulate: int, device: str
+) -> Result:
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -157,8 +166,9 @@ def main() -> None:
         model, processor = make_model(args.mode, Path(tmp), args.attn)
         set_trainable(model, vision_tower=False, merger=True, decoder=True)
         model.train()
-        samples = make_samples(Path(tmp), processor, pages + 2, args.longest_side or (1288 if gpu else 448),
-                               args.pack_tokens)
+        samples = make_samples(
+            Path(tmp), processor, pages + 2, args.longest_side or (1288 if gpu else 448), args.pack_tokens
+        )
         warmup, samples = samples[:2], samples[2:]
         pad = processor.tokenizer.pad_token_id
         one = Collator(pad)
@@ -171,8 +181,11 @@ def main() -> None:
 
         def vlm_ocr_step(group):  # packed rows, answer-token loss
             batch = to_device(pack(group), device)
-            inputs = {**model_inputs(batch), "use_cache": False,
-                      "position_ids": packed_position_ids(model.model, batch)}
+            inputs = {
+                **model_inputs(batch),
+                "use_cache": False,
+                "position_ids": packed_position_ids(model.model, batch),
+            }
             hidden = model.model(**inputs).last_hidden_state
             return answer_token_loss(hidden, model.lm_head, batch["labels"], "page", page_index=batch["page_index"])[0]
 
@@ -189,12 +202,20 @@ def main() -> None:
         olmocr_step(warmup[:1]).backward()  # warm-up: kernels, allocator, autotuning
         vlm_ocr_step(warmup).backward()
         model.zero_grad(set_to_none=True)
-        results = [run("olmocr_style", model, samples, [[s] for s in samples], olmocr_step, accumulate, device),
-                   run("vlm_ocr", model, samples, packs, vlm_ocr_step, accumulate, device)]
-    report = {"mode": args.mode, "pages": len(samples), "accumulate": accumulate, "pack_tokens": args.pack_tokens,
-              "packs": len(packs), "device": torch.cuda.get_device_name() if gpu else "cpu",
-              "results": [r.summary(peak) for r in results],
-              "ratio_pages_per_s": round(results[1].pages_per_s / results[0].pages_per_s, 3)}
+        results = [
+            run("olmocr_style", model, samples, [[s] for s in samples], olmocr_step, accumulate, device),
+            run("vlm_ocr", model, samples, packs, vlm_ocr_step, accumulate, device),
+        ]
+    report = {
+        "mode": args.mode,
+        "pages": len(samples),
+        "accumulate": accumulate,
+        "pack_tokens": args.pack_tokens,
+        "packs": len(packs),
+        "device": torch.cuda.get_device_name() if gpu else "cpu",
+        "results": [r.summary(peak) for r in results],
+        "ratio_pages_per_s": round(results[1].pages_per_s / results[0].pages_per_s, 3),
+    }
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))

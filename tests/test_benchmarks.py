@@ -16,8 +16,19 @@ def run_script(*args, timeout=300):
 
 def test_train_throughput_cpu_smoke(tmp_path):
     out = tmp_path / "train.json"
-    run_script("benchmarks/train_throughput.py", "--mode", "cpu", "--pages", "2", "--accumulate", "2",
-               "--longest-side", "224", "--json", str(out))
+    run_script(
+        "benchmarks/train_throughput.py",
+        "--mode",
+        "cpu",
+        "--pages",
+        "2",
+        "--accumulate",
+        "2",
+        "--longest-side",
+        "224",
+        "--json",
+        str(out),
+    )
     report = json.loads(out.read_text())
     names = [r["name"] for r in report["results"]]
     assert names == ["olmocr_style", "vlm_ocr"] and report["pages"] == 2

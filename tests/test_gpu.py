@@ -12,13 +12,14 @@ def test_bf16_training_step_packed_equals_unpacked(attn, tiny_vlm_dir, sample_da
 
     if attn == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
         pytest.skip("flash-attn is not installed")
-    from vlm_ocr.data.packing import PackCollator
-
     import sys
     from pathlib import Path
 
+    from vlm_ocr.data.packing import PackCollator
+
     sys.path.insert(0, str(Path(__file__).parent / "model"))
     from test_module import datamodule
+
     from vlm_ocr.model.module import VlmOcrModule
 
     data = datamodule(tiny_vlm_dir, sample_data_dir, train="train")

@@ -11,7 +11,9 @@ def test_cached_render_equals_fresh_render_and_is_reused(tmp_path, sample_data_d
     entries = list((tmp_path / "cache").rglob("*.png"))
     assert len(entries) == 1
     second = cached_step({"pdf_path": pdf})["image"]
-    assert np.array_equal(np.asarray(first), np.asarray(fresh)) and np.array_equal(np.asarray(second), np.asarray(fresh))
+    assert np.array_equal(np.asarray(first), np.asarray(fresh)) and np.array_equal(
+        np.asarray(second), np.asarray(fresh)
+    )
     entries[0].write_bytes(b"damaged")  # a corrupt entry is rendered again, not returned
     assert np.array_equal(np.asarray(cached_step({"pdf_path": pdf})["image"]), np.asarray(fresh))
     RenderPage(200, cache_dir=str(tmp_path / "cache"))({"pdf_path": pdf})

@@ -63,3 +63,23 @@ def test_full_7b_shape_builds_without_download():
     vision = sum(p.numel() for p in model.model.visual.parameters())
     assert 8.2e9 < total < 8.4e9 and 0.6e9 < vision < 0.7e9
     assert model.config.text_config.vocab_size == 152064
+
+
+def test_chunked_loss_keeps_at_most_one_chunk_of_logits():
+    torch.manual_seed(0)
+    head = torch.nn.Linear(16, 4096, bias=False)
+    hidden = torch.randn(1, 513, 16, requires_grad=True)
+    labels = torch.randint(0, 4096, (1, 513))
+    saved = []
+
+    def pack(tensor):
+        saved.append(tensor.numel())
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss, count = answer_token_loss(hidden, head, labels, "token", chunk_size=64)
+    assert count == 512
+    assert max(saved) < 64 * 4096  # no saved tensor holds even one chunk of logits
+    loss.backward()
+    reference = F.cross_entropy(head(hidden[0, :-1]), labels[0, 1:])
+    torch.testing.assert_close(loss, reference)

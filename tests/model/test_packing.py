@@ -1,13 +1,11 @@
 import torch
+from test_module import datamodule, module
 
-from vlm_ocr.data.index import PageRecord
 from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, image_tokens
 from vlm_ocr.data.sampler import EpochSampler
 from vlm_ocr.model.generate import model_inputs
 from vlm_ocr.model.packing import packed_position_ids
 from vlm_ocr.prep.pdf import RenderSpec
-
-from test_module import datamodule, module
 
 
 def samples_and_system(tiny_vlm_dir, sample_data_dir, count=3):
@@ -61,8 +59,11 @@ def test_no_attention_across_pages(tiny_vlm_dir, sample_data_dir):
 
     def hidden(pages):
         batch = collate(pages)
-        inputs = {**model_inputs(batch), "position_ids": packed_position_ids(system.model.model, batch),
-                  "use_cache": False}
+        inputs = {
+            **model_inputs(batch),
+            "position_ids": packed_position_ids(system.model.model, batch),
+            "use_cache": False,
+        }
         with torch.no_grad():
             return system.model.model(**inputs).last_hidden_state[0]
 

@@ -30,8 +30,14 @@ def cache_renders(cli_args: list[str], workers: int) -> int:
     if step is None or step.cache is None:
         raise SystemExit("cache-renders: the config's RenderPage step has no cache_dir (set init_args.cache_dir)")
     datamodule.setup("fit")
-    pdfs = sorted({page.pdf_path for dataset in [datamodule.train_set, *datamodule.eval_sets]
-                   for part in getattr(dataset, "parts", [dataset]) for page in part.pages})
+    pdfs = sorted(
+        {
+            page.pdf_path
+            for dataset in [datamodule.train_set, *datamodule.eval_sets]
+            for part in getattr(dataset, "parts", [dataset])
+            for page in part.pages
+        }
+    )
     with ProcessPoolExecutor(max_workers=workers) as pool:
         errors = [e for e in pool.map(_render, [(step, pdf) for pdf in pdfs], chunksize=16) if e]
     for error in errors:

@@ -39,8 +39,12 @@ def image_tokens(width_pt: float, height_pt: float, render: RenderSpec, min_pixe
 
 
 def estimate_tokens(
-    page: PageRecord, render: RenderSpec, prompt_tokens: int = 160, chars_per_token: float = 3.2,
-    min_pixels: int = 56 * 56, max_pixels: int = 28 * 28 * 16384,
+    page: PageRecord,
+    render: RenderSpec,
+    prompt_tokens: int = 160,
+    chars_per_token: float = 3.2,
+    min_pixels: int = 56 * 56,
+    max_pixels: int = 28 * 28 * 16384,
 ) -> int:
     """Planned length of one sample: prompt + image tokens + front matter and text (a generous text estimate)."""
     text = 40 + math.ceil(page.text_chars / chars_per_token)
@@ -101,8 +105,11 @@ class PackCollator:
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.plain([item for item in items if "dropped" in item])  # records of dropped samples
         samples = [item for item in items if "dropped" not in item]
-        batch.update(num_pages=len(samples), markdown_paths=[s["markdown_path"] for s in samples],
-                     truncated=sum(bool(s.get("truncated")) for s in samples))
+        batch.update(
+            num_pages=len(samples),
+            markdown_paths=[s["markdown_path"] for s in samples],
+            truncated=sum(bool(s.get("truncated")) for s in samples),
+        )
         if not samples:
             return batch
         rows: list[list[int]] = [[]]
@@ -114,6 +121,7 @@ class PackCollator:
                 used = 0
             rows[-1].append(i)
             used += length
+
         def joined(key: str) -> list[torch.Tensor]:
             return [torch.cat([samples[i][key] for i in row]) for row in rows]
 

@@ -1,4 +1,10 @@
-"""Cross-entropy on answer tokens only, without materialising (tokens x vocabulary) logits for the prompt."""
+"""Cross-entropy on answer tokens only, never materialising (tokens x vocabulary) logits.
+
+Prompt and image positions never reach lm_head. Answer positions go through it in chunks, each under
+activation checkpointing, so at most one chunk's (chunk_size x vocabulary) float32 logits exist at a time,
+in forward and in backward (the chunk's logits are recomputed there, a 2 x hidden x vocabulary FLOP cost
+per token).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,13 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
 
 from vlm_ocr.data.processor import IGNORE_INDEX
+
+
+def _chunk_cross_entropy(lm_head: torch.nn.Module, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(lm_head(states).float(), targets, reduction="none")
 
 
 def answer_token_loss(
@@ -42,7 +53,13 @@ def answer_token_loss(
     targets = shifted[rows, cols]
     losses = torch.cat(
         [
-            F.cross_entropy(lm_head(states[i : i + chunk_size]).float(), targets[i : i + chunk_size], reduction="none")
+            checkpoint(
+                _chunk_cross_entropy,
+                lm_head,
+                states[i : i + chunk_size],
+                targets[i : i + chunk_size],
+                use_reentrant=False,
+            )
             for i in range(0, len(states), chunk_size)
         ]
     )
