@@ -201,6 +201,8 @@ def test_the_recipe_config_trains_with_wandb_offline(cli_env, tmp_path, monkeypa
         "1",
         "--trainer.limit_val_batches",
         "1",
+        "--model.generation.max_new_tokens",
+        "8",
         "--data.train_roots",
         "[train/document]",
         "--data.eval_roots",

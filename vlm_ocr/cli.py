@@ -47,13 +47,15 @@ def configure_logging() -> None:
 
 
 def _verbs() -> dict[str, Callable[[list[str]], int]]:
-    from vlm_ocr.commands import bench, inspect_data, make_sample_data, make_tiny_model
+    from vlm_ocr.commands import bench, cache_renders, export, inspect_data, make_sample_data, make_tiny_model
 
     return {
         "make-tiny-model": make_tiny_model.main,
         "make-sample-data": make_sample_data.main,
         "inspect-data": inspect_data.main,
         "bench": bench.main,
+        "export": export.main,
+        "cache-renders": cache_renders.main,
     }
 
 

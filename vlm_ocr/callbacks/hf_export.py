@@ -10,6 +10,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
 from vlm_ocr.model.loading import load_processor
+from vlm_ocr.model.peft import has_lora, merged_state_dict
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,10 @@ class ExportHuggingFace(L.Callback):
         staging = target.with_name(target.name + ".partial")
         shutil.rmtree(staging, ignore_errors=True)
         model = getattr(pl_module.model, "_orig_mod", pl_module.model)
-        model.save_pretrained(staging)
+        if has_lora(model):  # the plain model with the adapters merged; the training model keeps them
+            model.save_pretrained(staging, state_dict=merged_state_dict(model))
+        else:
+            model.save_pretrained(staging)
         load_processor(pl_module.hparams.pretrained).save_pretrained(staging)
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)  # a reader never sees a half-written export

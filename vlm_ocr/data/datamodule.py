@@ -236,8 +236,11 @@ class PageDataModule(L.LightningDataModule):
         render = next((t for t in self.transforms if isinstance(t, RenderPage)), RenderPage()).spec
         size = self.processor.image_processor.size
         parts = dataset.parts if isinstance(dataset, ConcatPages) else [dataset]
-        return [estimate_tokens(page, render, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
-                for part in parts for page in part.pages]
+        return [
+            estimate_tokens(page, render, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
+            for part in parts
+            for page in part.pages
+        ]
 
     def _packed_loader(self, dataset: Any, max_tokens: int) -> DataLoader:
         items = self._epoch_sampler(dataset, train=True)

@@ -110,8 +110,8 @@ class ShardedBatches(Sampler[list[Any]]):
 
     def __iter__(self) -> Iterator[list[Any]]:
         mine, digest = self._plan()
+        # Kept for the whole epoch: torch's worker iterator calls iter() twice when it starts.
         start = self._skip[1] if self._skip and self._skip[0] == self.epoch else 0
-        self._skip = None
         self.started = (self.epoch, start, digest)
         return iter(mine[start:])
 
@@ -151,9 +151,9 @@ class ResumableDataLoader(DataLoader):
         self._yielded = 0
 
     def __iter__(self) -> Iterator[Any]:
-        iterator = super().__iter__()
         self._yielded = 0
-        self.batch_sampler.started = None
+        self.batch_sampler.started = None  # set again when the batch sampler starts this epoch's iteration
+        iterator = super().__iter__()
         for batch in iterator:
             self._yielded += 1
             yield batch

@@ -11,10 +11,13 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info
 
-from vlm_ocr.model.generate import GenerationSpec
+from vlm_ocr.data.batch_stats import batch_tokens
+from vlm_ocr.model.generate import GenerationSpec, model_inputs
 from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
 from vlm_ocr.model.loss import answer_token_loss
+from vlm_ocr.model.packing import packed_position_ids
 from vlm_ocr.model.parameters import decay_parameter_groups, set_trainable
+from vlm_ocr.model.peft import LoraSpec, apply_lora, complete_state_dict, trainable_state_dict
 from vlm_ocr.model.predict import predict_rows
 
 
@@ -38,6 +41,8 @@ class VlmOcrModule(L.LightningModule):
         compile: torch.compile the model (inductor, default mode, not fullgraph, not dynamic).
         generation: decoding settings for predict.
         predict_rotation_retry: in predict, turn a page the model reports as rotated and predict it again.
+        lora: train LoRA adapters (peft) instead of the weights themselves: everything else freezes (the
+            train_* switches no longer apply) and checkpoints hold only the adapter and other trainable weights.
     """
 
     def __init__(
@@ -58,6 +63,7 @@ class VlmOcrModule(L.LightningModule):
         compile: bool = False,
         generation: GenerationSpec | None = None,
         predict_rotation_retry: bool = True,
+        lora: LoraSpec | None = None,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["optimizer"])
@@ -68,6 +74,7 @@ class VlmOcrModule(L.LightningModule):
         self.tokens_seen = 0
         self.dropped: dict[str, int] = {}
         self._last_step_time: float | None = None
+        self._last_batch: dict[str, Any] | None = None  # stands in for an all-dropped batch under DDP/FSDP
 
     def configure_model(self) -> None:
         if self.model is not None:
@@ -79,22 +86,25 @@ class VlmOcrModule(L.LightningModule):
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hp.compile:
             self.model.compile(backend="inductor", mode="default", fullgraph=False, dynamic=False)
+        if hp.lora is not None:
+            self.model = apply_lora(self.model, hp.lora)
 
-    def forward(self, input_ids, attention_mask, pixel_values, image_grid_thw) -> torch.Tensor:
-        """Logits for every position (inference)."""
-        return self.model(
-            input_ids=input_ids, attention_mask=attention_mask, pixel_values=pixel_values, image_grid_thw=image_grid_thw
-        ).logits
+    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+        """Logits for every position of a collated batch (inference)."""
+        return self.model(**model_inputs(batch)).logits
 
     def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
-        hidden = self.model.model(
-            input_ids=batch["input_ids"],
-            attention_mask=batch["attention_mask"],
-            pixel_values=batch["pixel_values"],
-            image_grid_thw=batch["image_grid_thw"],
-        ).last_hidden_state
+        inputs = {**model_inputs(batch), "use_cache": False}  # no KV cache in training (and packing needs none)
+        if "page_lengths" in batch:  # packed rows: per-page positions, attention kept inside each page
+            inputs["position_ids"] = packed_position_ids(self.model.model, batch)
+        hidden = self.model.model(**inputs).last_hidden_state
         return answer_token_loss(
-            hidden, self.model.lm_head, batch["labels"], self.hparams.loss_weighting, self.hparams.loss_chunk_size
+            hidden,
+            self.model.lm_head,
+            batch["labels"],
+            self.hparams.loss_weighting,
+            self.hparams.loss_chunk_size,
+            page_index=batch.get("page_index"),
         )
 
     def _count_dropped(self, batch: dict[str, Any]) -> None:
@@ -106,18 +116,31 @@ class VlmOcrModule(L.LightningModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
         self._count_dropped(batch)
         self.log("train/dropped_samples", float(sum(self.dropped.values())), on_step=True, reduce_fx="sum")
-        if batch["num_pages"] == 0:
-            return None  # every sample of this batch was dropped by a pipeline step
+        if batch["num_pages"] == 0:  # every sample of this batch was dropped by a pipeline step
+            return self._empty_step_loss()
+        self._last_batch = batch
         loss, answer_tokens = self._loss(batch)
-        tokens = int(batch["attention_mask"].sum())
+        tokens, image_tokens = batch_tokens(batch)
         world = self.trainer.world_size
         self.samples_seen += batch["num_pages"] * world
         self.tokens_seen += tokens * world
         now = time.perf_counter()
         if self._last_step_time is not None:
-            self.log("train/tokens_per_s", tokens * world / max(now - self._last_step_time, 1e-9), on_step=True)
+            rate = world / max(now - self._last_step_time, 1e-9)
+            self.log_dict(
+                {
+                    "train/tokens_per_s": tokens * rate,
+                    "train/image_tokens_per_s": image_tokens * rate,
+                    "train/text_tokens_per_s": (tokens - image_tokens) * rate,
+                    "train/pages_per_s": batch["num_pages"] * rate,
+                },
+                on_step=True,
+            )
         self._last_step_time = now
         self.log("train/loss", loss, on_step=True, prog_bar=True, batch_size=batch["num_pages"])
+        datasets = set(batch.get("datasets") or [])
+        if len(datasets) == 1:  # per-dataset loss; a batch mixing datasets has no per-dataset split of its loss
+            self.log(f"train/{datasets.pop()}/loss", loss, on_step=True, batch_size=batch["num_pages"])
         self.log_dict(
             {
                 "train/samples_seen": float(self.samples_seen),
@@ -127,6 +150,15 @@ class VlmOcrModule(L.LightningModule):
             on_step=True,
         )
         return loss
+
+    def _empty_step_loss(self) -> torch.Tensor | None:
+        """Nothing to learn from: skip alone; with several processes every rank must run the same collectives
+        (DDP's gradient all-reduce, FSDP's gathers), so redo the last real batch with weight 0."""
+        if self.trainer.world_size == 1:
+            return None
+        if self._last_batch is None:
+            return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
+        return self._loss(self._last_batch)[0] * 0.0
 
     def on_train_epoch_end(self) -> None:
         if self.dropped:
@@ -164,11 +196,15 @@ class VlmOcrModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["vlm_ocr_counters"] = {"samples_seen": self.samples_seen, "tokens_seen": self.tokens_seen}
+        if self.hparams.lora is not None:  # the frozen base is the pretrained model: keep only what trains
+            checkpoint["state_dict"] = trainable_state_dict(checkpoint["state_dict"], self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         counters = checkpoint.get("vlm_ocr_counters", {})
         self.samples_seen = counters.get("samples_seen", 0)
         self.tokens_seen = counters.get("tokens_seen", 0)
+        if self.hparams.lora is not None:
+            checkpoint["state_dict"] = complete_state_dict(checkpoint["state_dict"], self)
 
     def configure_optimizers(self) -> dict[str, Any]:
         from transformers import get_scheduler

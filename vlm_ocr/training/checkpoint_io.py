@@ -1,0 +1,42 @@
+"""AtomicCheckpointIO: Lightning's checkpoint plugin over verified, atomic checkpoint files."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.fabric.utilities.cloud_io import _load as lightning_load
+
+from vlm_ocr.training.checkpoint_files import record_path, save_verified, usable_checkpoint
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning CheckpointIO: verified, atomic checkpoint files, and a fallback to the previous valid one on load.
+
+    Args:
+        fallback: when the checkpoint to load is corrupt or partial, load the newest valid checkpoint in the
+            same folder instead (logged as an error plus the path used); False raises instead.
+    """
+
+    def __init__(self, fallback: bool = True):
+        self.fallback = fallback
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        save_verified(checkpoint, Path(path))
+
+    def load_checkpoint(
+        self,
+        path: Any,
+        map_location: Callable | None = lambda storage, loc: storage,
+        weights_only: bool | None = None,
+    ) -> dict[str, Any]:
+        chosen = usable_checkpoint(Path(path), self.fallback)
+        return lightning_load(chosen, map_location=map_location, weights_only=weights_only)
+
+    def remove_checkpoint(self, path: Any) -> None:
+        super().remove_checkpoint(path)
+        record_path(Path(path)).unlink(missing_ok=True)
