@@ -1,3 +1,4 @@
+import pytest
 import torch
 from test_module import datamodule, module
 
@@ -120,3 +121,16 @@ def test_training_with_packing_runs(tmp_path, tiny_vlm_dir, sample_data_dir):
     fit = trainer(tmp_path, max_steps=3)
     fit.fit(system, data)
     assert fit.global_step == 3 and system.samples_seen > 3  # several pages per step
+
+
+def test_per_dataset_loss_of_a_mixed_pack(tiny_vlm_dir, sample_data_dir):
+    from vlm_ocr.model.module import dataset_losses
+
+    data, samples, system = samples_and_system(tiny_vlm_dir, sample_data_dir)
+    samples = [{**s, "dataset": name} for s, name in zip(samples, ["a", "b", "a"], strict=True)]
+    with torch.no_grad():
+        alone = [system._loss(data.train_dataloader().collate_fn([s]))[0].item() for s in samples]
+        _, _, page_losses = system._loss_terms(PackCollator(data.inputs.pad_id, 8192)(samples))
+    by_dataset = dataset_losses(["a", "b", "a"], page_losses)
+    assert by_dataset["a"] == pytest.approx((alone[0] + alone[2]) / 2, rel=1e-5)
+    assert by_dataset["b"] == pytest.approx(alone[1], rel=1e-5)

@@ -136,4 +136,5 @@ class PackCollator:
         batch["pixel_values"] = torch.cat([samples[i]["pixel_values"] for i in order])
         batch["image_grid_thw"] = torch.cat([samples[i]["image_grid_thw"] for i in order])
         batch["markdown_paths"] = [samples[i]["markdown_path"] for i in order]
+        batch["datasets"] = [s.get("dataset") for s in samples]  # indexed like page_index
         return batch

@@ -31,8 +31,6 @@ def answer_token_loss(
 ) -> tuple[torch.Tensor, int]:
     """Teacher-forced next-token loss over positions whose next label is not IGNORE_INDEX.
 
-    Only those positions go through lm_head, in chunks of `chunk_size` tokens, in float32.
-
     Args:
         hidden: (B, L, H) last hidden states.
         lm_head: the output projection.
@@ -45,10 +43,23 @@ def answer_token_loss(
     Returns:
         The loss and the number of answer tokens it covers.
     """
+    loss, count, _ = answer_token_loss_terms(hidden, lm_head, labels, weighting, chunk_size, page_index)
+    return loss, count
+
+
+def answer_token_loss_terms(
+    hidden: torch.Tensor,
+    lm_head: torch.nn.Module,
+    labels: torch.Tensor,
+    weighting: Literal["page", "token"] = "page",
+    chunk_size: int = 2048,
+    page_index: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """answer_token_loss plus each page's mean token loss (detached; NaN for a page without answer tokens)."""
     shifted = labels[:, 1:]
     rows, cols = (shifted != IGNORE_INDEX).nonzero(as_tuple=True)
     if rows.numel() == 0:
-        return hidden.sum() * 0.0, 0
+        return hidden.sum() * 0.0, 0, torch.empty(0)
     states = hidden[rows, cols]  # (N, H): the state at t predicts the label at t + 1
     targets = shifted[rows, cols]
     losses = torch.cat(
@@ -63,11 +74,13 @@ def answer_token_loss(
             for i in range(0, len(states), chunk_size)
         ]
     )
-    if weighting == "token":
-        return losses.mean(), len(losses)
     pages = rows if page_index is None else page_index[:, 1:][rows, cols]
     num_pages = int(pages.max()) + 1
     per_page = torch.zeros(num_pages, device=losses.device, dtype=losses.dtype).index_add_(0, pages, losses)
     counts = torch.bincount(pages, minlength=num_pages)
     present = counts > 0
-    return (per_page[present] / counts[present]).mean(), len(losses)
+    page_means = per_page / counts.clamp_min(1)
+    detached = torch.where(present, page_means, torch.full_like(page_means, float("nan"))).detach()
+    if weighting == "token":
+        return losses.mean(), len(losses), detached
+    return page_means[present].mean(), len(losses), detached

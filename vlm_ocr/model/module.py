@@ -14,11 +14,20 @@ from lightning.pytorch.utilities import rank_zero_info
 from vlm_ocr.data.batch_stats import batch_tokens
 from vlm_ocr.model.generate import GenerationSpec, model_inputs
 from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
-from vlm_ocr.model.loss import answer_token_loss
+from vlm_ocr.model.loss import answer_token_loss_terms
 from vlm_ocr.model.packing import packed_position_ids
 from vlm_ocr.model.parameters import decay_parameter_groups, set_trainable
 from vlm_ocr.model.peft import LoraSpec, apply_lora, complete_state_dict, trainable_state_dict
 from vlm_ocr.model.predict import predict_rows
+
+
+def dataset_losses(datasets: list[str], page_losses: torch.Tensor) -> dict[str, float]:
+    """Mean of the page losses of each dataset in the batch (pages in batch order; NaN pages skipped)."""
+    by_dataset: dict[str, list[float]] = {}
+    for name, value in zip(datasets, page_losses.tolist(), strict=False):
+        if value == value:  # not NaN: the page had answer tokens
+            by_dataset.setdefault(name, []).append(value)
+    return {name: sum(values) / len(values) for name, values in by_dataset.items()}
 
 
 class VlmOcrModule(L.LightningModule):
@@ -94,11 +103,16 @@ class VlmOcrModule(L.LightningModule):
         return self.model(**model_inputs(batch)).logits
 
     def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
+        loss, answer_tokens, _ = self._loss_terms(batch)
+        return loss, answer_tokens
+
+    def _loss_terms(self, batch: dict[str, Any]) -> tuple[torch.Tensor, int, torch.Tensor]:
+        """Loss, answer tokens, and each page's mean token loss (page order of the batch's samples)."""
         inputs = {**model_inputs(batch), "use_cache": False}  # no KV cache in training (and packing needs none)
         if "page_lengths" in batch:  # packed rows: per-page positions, attention kept inside each page
             inputs["position_ids"] = packed_position_ids(self.model.model, batch)
         hidden = self.model.model(**inputs).last_hidden_state
-        return answer_token_loss(
+        return answer_token_loss_terms(
             hidden,
             self.model.lm_head,
             batch["labels"],
@@ -119,7 +133,7 @@ class VlmOcrModule(L.LightningModule):
         if batch["num_pages"] == 0:  # every sample of this batch was dropped by a pipeline step
             return self._empty_step_loss()
         self._last_batch = batch
-        loss, answer_tokens = self._loss(batch)
+        loss, answer_tokens, page_losses = self._loss_terms(batch)
         tokens, image_tokens = batch_tokens(batch)
         world = self.trainer.world_size
         self.samples_seen += batch["num_pages"] * world
@@ -138,9 +152,8 @@ class VlmOcrModule(L.LightningModule):
             )
         self._last_step_time = now
         self.log("train/loss", loss, on_step=True, prog_bar=True, batch_size=batch["num_pages"])
-        datasets = set(batch.get("datasets") or [])
-        if len(datasets) == 1:  # per-dataset loss; a batch mixing datasets has no per-dataset split of its loss
-            self.log(f"train/{datasets.pop()}/loss", loss, on_step=True, batch_size=batch["num_pages"])
+        for name, value in dataset_losses(batch.get("datasets") or [], page_losses).items():
+            self.log(f"train/{name}/loss", value, on_step=True)
         self.log_dict(
             {
                 "train/samples_seen": float(self.samples_seen),
