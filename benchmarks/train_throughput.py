@@ -29,6 +29,7 @@ from vlm_ocr.data.processor import QwenInputs
 from vlm_ocr.data.sample_data import generate_sample_data
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ParseFrontMatter, RenderPage
 from vlm_ocr.model.architecture import build_config, build_processor, make_model_folder
+from vlm_ocr.model.flops import step_flops
 from vlm_ocr.model.generate import model_inputs
 from vlm_ocr.model.loading import load_model, resolve_attn_implementation
 from vlm_ocr.model.loss import answer_token_loss
@@ -96,17 +97,10 @@ def make_samples(workdir: Path, processor, pages: int, longest_side: int, max_to
     return [s for s in samples if "dropped" not in s][:pages]
 
 
-def model_flops(model, batch_samples: list[dict]) -> float:
-    """6 x trainable decoder parameters x tokens + causal attention (6 L d l^2 per page) + vision forward."""
-    config = model.config.text_config
-    decoder = sum(p.numel() for n, p in model.named_parameters() if p.requires_grad and "embed_tokens" not in n)
-    vision = sum(p.numel() for p in model.model.visual.parameters())
-    flops = 0.0
-    for s in batch_samples:
-        length = len(s["input_ids"])
-        flops += 6 * decoder * length + 6 * config.num_hidden_layers * config.hidden_size * length**2
-        flops += 2 * vision * len(s["pixel_values"])
-    return flops
+def model_flops(model, samples: list[dict]) -> float:
+    """The same FLOP count as training telemetry (vlm_ocr.model.flops)."""
+    patches = sum(len(s["pixel_values"]) for s in samples)
+    return step_flops(model, [len(s["input_ids"]) for s in samples], patches)
 
 
 def to_device(batch: dict, device: str) -> dict:

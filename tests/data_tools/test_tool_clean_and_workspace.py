@@ -5,7 +5,7 @@ import os
 
 import pypdfium2 as pdfium
 import pytest
-from conftest import SECRET_KEY, letter, make_pdf
+from pdf_fixtures import SECRET_KEY, letter, make_pdf
 
 from data_tools import clean_olmocrmix, prepare_workspace
 from vlm_ocr.data.front_matter import read_page_markdown

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import letter, make_pdf
+from pdf_fixtures import letter, make_pdf
 
 from data_tools.__main__ import TOOLS, tool_mains
 from data_tools.__main__ import main as dispatch

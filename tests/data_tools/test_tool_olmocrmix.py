@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import letter, make_pdf
+from pdf_fixtures import letter, make_pdf
 
 from data_tools import prepare_olmocrmix, repackage_olmocrmix
 from vlm_ocr.prep.olmocrmix import PARQUET_SCHEMA, TAR_TAIL, gzip_bound, tar_entry_bytes, write_parquet

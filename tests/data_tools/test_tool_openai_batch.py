@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SECRET_KEY, letter, make_pdf
+from pdf_fixtures import SECRET_KEY, letter, make_pdf
 from PIL import Image
 
 from data_tools import build_openai_batch_from_olmocrmix as build

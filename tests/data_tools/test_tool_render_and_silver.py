@@ -4,7 +4,7 @@ import json
 import random
 
 import pytest
-from conftest import letter, make_pdf
+from pdf_fixtures import letter, make_pdf
 from PIL import Image
 
 from data_tools import buildsilver, process_openai_batch_results, renderpdf, runopenaibatch

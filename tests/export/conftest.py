@@ -20,12 +20,10 @@ from vlm_ocr.data import (
     RenderPage,
     TextRuleFilter,
 )
-from vlm_ocr.export.parity import ParitySpec
 from vlm_ocr.model.module import VlmOcrModule
 from vlm_ocr.model.peft import LoraSpec
 
 LORA = LoraSpec(rank=4, alpha=8.0, dropout=0.0, extra_trainable=[r"model\.visual\.merger\.mlp\.2\..*"])
-FAST_PARITY = ParitySpec(pages=1, longest_side=112, new_tokens=4)
 
 
 def fit_twice(root: Path, tiny_vlm_dir: Path, sample_data_dir: Path, **module_args) -> list[Path]:

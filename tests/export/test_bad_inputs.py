@@ -1,6 +1,6 @@
 import pytest
 import torch
-from conftest import FAST_PARITY
+from export_settings import FAST_PARITY
 
 from vlm_ocr.cli import main
 from vlm_ocr.export.checkpoints import CheckpointError

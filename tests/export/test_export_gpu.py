@@ -1,7 +1,7 @@
 """The export on the GPU (and, when vllm is installed, served by vLLM): run with -m gpu on a CUDA machine."""
 
 import pytest
-from conftest import FAST_PARITY
+from export_settings import FAST_PARITY
 
 from vlm_ocr.export.run import export_model
 

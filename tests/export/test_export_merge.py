@@ -1,7 +1,7 @@
 import json
 
 import torch
-from conftest import FAST_PARITY
+from export_settings import FAST_PARITY
 from safetensors import safe_open
 
 from vlm_ocr.export.checkpoints import read_checkpoint

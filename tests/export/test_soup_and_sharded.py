@@ -2,7 +2,7 @@ import json
 
 import torch
 import torch.distributed.checkpoint as dcp
-from conftest import FAST_PARITY
+from export_settings import FAST_PARITY
 
 from vlm_ocr.cli import main
 from vlm_ocr.export.checkpoints import read_checkpoint

@@ -5,6 +5,7 @@ from vlm_ocr.callbacks.hf_export import ExportHuggingFace
 from vlm_ocr.callbacks.nonfinite_guard import NonFiniteGuard
 from vlm_ocr.callbacks.prediction_writer import PredictionWriter
 from vlm_ocr.callbacks.preemption import Preemption
+from vlm_ocr.callbacks.telemetry import Telemetry
 from vlm_ocr.callbacks.validate_before_fit import ValidateBeforeFit
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "NonFiniteGuard",
     "PredictionWriter",
     "Preemption",
+    "Telemetry",
     "ValidateBeforeFit",
 ]

@@ -21,6 +21,17 @@ from vlm_ocr.model.peft import LoraSpec, apply_lora, complete_state_dict, traina
 from vlm_ocr.model.predict import predict_rows
 
 
+def apply_liger_kernels() -> None:
+    """Liger's fused decoder kernels for Qwen2.5-VL (the loss stays vlm_ocr's answer-only chunked one)."""
+    try:
+        from liger_kernel.transformers import apply_liger_kernel_to_qwen2_5_vl
+    except ImportError as err:
+        raise RuntimeError(f"model.liger_kernels needs liger-kernel (pip install liger-kernel): {err}") from None
+    apply_liger_kernel_to_qwen2_5_vl(
+        rope=True, rms_norm=True, swiglu=True, cross_entropy=False, fused_linear_cross_entropy=False
+    )
+
+
 def dataset_losses(datasets: list[str], page_losses: torch.Tensor) -> dict[str, float]:
     """Mean of the page losses of each dataset in the batch (pages in batch order; NaN pages skipped)."""
     by_dataset: dict[str, list[float]] = {}
@@ -48,6 +59,8 @@ class VlmOcrModule(L.LightningModule):
         loss_chunk_size: answer tokens per lm_head chunk in the loss.
         gradient_checkpointing: recompute decoder activations in backward to save memory.
         compile: torch.compile the model (inductor, default mode, not fullgraph, not dynamic).
+        liger_kernels: patch Qwen2.5-VL's decoder with Liger's Triton kernels (RMSNorm, SwiGLU, rope) before
+            loading; needs `pip install liger-kernel` and a GPU.
         generation: decoding settings for predict.
         predict_rotation_retry: in predict, turn a page the model reports as rotated and predict it again.
         lora: train LoRA adapters (peft) instead of the weights themselves: everything else freezes (the
@@ -70,6 +83,7 @@ class VlmOcrModule(L.LightningModule):
         loss_chunk_size: int = 2048,
         gradient_checkpointing: bool = False,
         compile: bool = False,
+        liger_kernels: bool = False,
         generation: GenerationSpec | None = None,
         predict_rotation_retry: bool = True,
         lora: LoraSpec | None = None,
@@ -89,6 +103,8 @@ class VlmOcrModule(L.LightningModule):
         if self.model is not None:
             return
         hp = self.hparams
+        if hp.liger_kernels:
+            apply_liger_kernels()
         self.model = load_model(hp.pretrained, hp.dtype, hp.attn_implementation)
         set_trainable(self.model, hp.train_vision_tower, hp.train_merger, hp.train_decoder)
         if hp.gradient_checkpointing:
