@@ -8,6 +8,7 @@ from pathlib import Path
 
 from vlm_ocr.data.prompts import build_openai_silver_data_prompt_v3_simple, openai_response_format_schema
 from vlm_ocr.prep.batch_io import RolloverWriter, chat_request_line, format_custom_id, image_message
+from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.fs import list_files
 from vlm_ocr.prep.pages import count_pages, render_png
 from vlm_ocr.prep.pdf import RenderSpec
@@ -75,10 +76,7 @@ def main(
     return 1 if counts.failed else 0
 
 
-def cli(args: list[str] | None = None) -> None:
-    from vlm_ocr.prep.cli import run_tool
-
-    raise SystemExit(run_tool(main, args))
+cli = tool_entry_point(main)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 from vlm_ocr.data.front_matter import format_page_markdown
 from vlm_ocr.data.pairs import ScannedPair, scan_pairs
 from vlm_ocr.prep.cleanup import RESPONSE_FORMAT, cleanup_messages, page_from_cleanup
+from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.openai_client import make_client
 from vlm_ocr.prep.pages import count_pages, render_png
 from vlm_ocr.prep.pdf import RenderSpec
@@ -104,10 +105,7 @@ def main(
     return 1 if counts.failed else 0
 
 
-def cli(args: list[str] | None = None) -> None:
-    from vlm_ocr.prep.cli import run_tool
-
-    raise SystemExit(run_tool(main, args))
+cli = tool_entry_point(main)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 
 from vlm_ocr.prep import fs
+from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.fetch import DEFAULT_RETRY, RetryPolicy
 from vlm_ocr.prep.runner import Drop, RunArgs, map_items
 from vlm_ocr.prep.transcripts import DEFAULT_MAX_DOWNLOAD_MB, image_pdf, transcript_markdown
@@ -116,10 +117,7 @@ def main(
     return 1 if counts.failed else 0
 
 
-def cli(args: list[str] | None = None) -> None:
-    from vlm_ocr.prep.cli import run_tool
-
-    raise SystemExit(run_tool(main, args))
+cli = tool_entry_point(main)
 
 
 if __name__ == "__main__":

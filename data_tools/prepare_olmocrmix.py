@@ -10,6 +10,7 @@ from typing import Any
 
 from vlm_ocr.data.front_matter import format_page_markdown
 from vlm_ocr.prep.archive import extract_tar
+from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.files import atomic_write_text
 from vlm_ocr.prep.olmocrmix import (
     MIX_0225,
@@ -124,10 +125,7 @@ def main(
     return 1 if counts.failed else 0
 
 
-def cli(args: list[str] | None = None) -> None:
-    from vlm_ocr.prep.cli import run_tool
-
-    raise SystemExit(run_tool(main, args))
+cli = tool_entry_point(main)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import Any
 
 from vlm_ocr.data.front_matter import PageResponse, format_page_markdown
 from vlm_ocr.prep import fs
+from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.pages import extract_page
 from vlm_ocr.prep.runner import DEFAULT_RUN, Drop, RunArgs, map_items
 
@@ -124,10 +125,7 @@ def main(
     return 1 if counts.failed else 0
 
 
-def cli(args: list[str] | None = None) -> None:
-    from vlm_ocr.prep.cli import run_tool
-
-    raise SystemExit(run_tool(main, args))
+cli = tool_entry_point(main)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 from vlm_ocr.data.front_matter import format_page_markdown
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.batch_io import BatchResult, PageRef, iter_lines, parse_custom_id, parse_result_line
+from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.pages import extract_page
 from vlm_ocr.prep.runner import RunArgs, map_items
 
@@ -98,10 +99,7 @@ def main(batch_results_dir: Path, original_pdf_dir: str, output_dir: Path, *, ru
     return 1 if counts.failed else 0
 
 
-def cli(args: list[str] | None = None) -> None:
-    from vlm_ocr.prep.cli import run_tool
-
-    raise SystemExit(run_tool(main, args))
+cli = tool_entry_point(main)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 from vlm_ocr.prep import fs
+from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.pages import PDFIUM_LOCK, count_pages
 from vlm_ocr.prep.pdf import PdfError, RenderSpec, render_page
 from vlm_ocr.prep.runner import DEFAULT_RUN, RunArgs, map_items
@@ -112,10 +113,7 @@ def _glob_root(pattern: str) -> str:
     return literal[: literal.rfind("/")] if "/" in literal else "."
 
 
-def cli(args: list[str] | None = None) -> None:
-    from vlm_ocr.prep.cli import run_tool
-
-    raise SystemExit(run_tool(main, args))
+cli = tool_entry_point(main)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 
 from vlm_ocr.data.front_matter import FRONT_MATTER_KEYS, parse_page_markdown, split_front_matter
 from vlm_ocr.data.pairs import ScannedPair, scan_pairs
+from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.files import atomic_write_text
 from vlm_ocr.prep.olmocrmix import (
     TarChunk,
@@ -145,10 +146,7 @@ def main(
     return 0
 
 
-def cli(args: list[str] | None = None) -> None:
-    from vlm_ocr.prep.cli import run_tool
-
-    raise SystemExit(run_tool(main, args))
+cli = tool_entry_point(main)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any
 from tqdm import tqdm
 
 from vlm_ocr.prep.batch_jobs import FINISHED, STORAGE_LIMIT_BYTES, Lifecycle, load_state, save_state, step, storage_used
+from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.openai_client import make_client
 from vlm_ocr.prep.runner import now_iso, write_meta
 
@@ -99,10 +100,7 @@ def main(
     return 0 if states["completed"] == len(entries) else 1
 
 
-def cli(args: list[str] | None = None) -> None:
-    from vlm_ocr.prep.cli import run_tool
-
-    raise SystemExit(run_tool(main, args))
+cli = tool_entry_point(main)
 
 
 if __name__ == "__main__":

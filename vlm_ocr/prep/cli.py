@@ -40,3 +40,13 @@ def run_tool(main: Callable[..., Any], args: list[str] | None = None) -> Any:
     configure_logging()
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
     return auto_cli(main, args=normalize_flags(sys.argv[1:] if args is None else args))
+
+
+def tool_entry_point(main: Callable[..., Any]) -> Callable[[list[str] | None], None]:
+    """The console-script function of a tool: run `main` from the command line and exit with its status."""
+
+    def cli(args: list[str] | None = None) -> None:
+        raise SystemExit(run_tool(main, args))
+
+    cli.__doc__ = f"Command line of {main.__module__}."
+    return cli
