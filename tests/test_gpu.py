@@ -18,7 +18,7 @@ def test_bf16_training_step_packed_equals_unpacked(attn, tiny_vlm_dir, sample_da
     from vlm_ocr.data.packing import PackCollator
 
     sys.path.insert(0, str(Path(__file__).parent / "model"))
-    from test_module import datamodule
+    from tiny_setup import datamodule
 
     from vlm_ocr.model.module import VlmOcrModule
 

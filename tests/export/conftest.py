@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
+from tiny_setup import datamodule, module
 
 from vlm_ocr.callbacks import ExportHuggingFace
-from vlm_ocr.data import (
-    BuildMessages,
-    FilterRotated,
-    FormatTarget,
-    PageDataModule,
-    ParseFrontMatter,
-    ReformatLatexBoldItalic,
-    RenderPage,
-    TextRuleFilter,
-)
-from vlm_ocr.model.module import VlmOcrModule
 from vlm_ocr.model.peft import LoraSpec
 
 LORA = LoraSpec(rank=4, alpha=8.0, dropout=0.0, extra_trainable=[r"model\.visual\.merger\.mlp\.2\..*"])
@@ -31,23 +20,8 @@ def fit_twice(root: Path, tiny_vlm_dir: Path, sample_data_dir: Path, **module_ar
 
     The fit's ExportHuggingFace callback also writes root/hf_model.
     """
-    steps = [ParseFrontMatter(), FilterRotated(), ReformatLatexBoldItalic(), TextRuleFilter("off")]
-    steps += [RenderPage(112), FormatTarget(), BuildMessages()]
-    data = PageDataModule(
-        processor_path=str(tiny_vlm_dir),
-        data_root=str(sample_data_dir),
-        train_roots=["train/document"],
-        eval_roots={"doc_eval": "eval/document"},
-        transforms=steps,
-        max_length=2048,
-    )
-    system = VlmOcrModule(
-        str(tiny_vlm_dir),
-        dtype="float32",
-        attn_implementation="sdpa",
-        optimizer=functools.partial(torch.optim.AdamW, lr=5e-2),
-        **module_args,
-    )
+    data = datamodule(tiny_vlm_dir, sample_data_dir)
+    system = module(tiny_vlm_dir, lr=5e-2, **module_args)
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(root, every_n_train_steps=1, save_top_k=-1)
     export = ExportHuggingFace(str(root / "hf_model"))  # what a fit writes at its end
     trainer = L.Trainer(

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from test_module import datamodule, module
+from tiny_setup import datamodule, module
 
 from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, image_tokens
 from vlm_ocr.data.sampler import EpochSampler
@@ -114,7 +114,7 @@ def test_planned_length_is_close_to_the_real_one(tiny_vlm_dir, sample_data_dir):
 
 
 def test_training_with_packing_runs(tmp_path, tiny_vlm_dir, sample_data_dir):
-    from test_module import trainer
+    from tiny_setup import trainer
 
     system = module(tiny_vlm_dir)
     data = datamodule(tiny_vlm_dir, sample_data_dir, train="train", pack_max_tokens=1500)

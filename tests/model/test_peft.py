@@ -1,12 +1,9 @@
-import functools
-
 import lightning as L
 import pytest
 import torch
+from tiny_setup import datamodule, module
 
-from vlm_ocr.data import BuildMessages, FormatTarget, PageDataModule, ParseFrontMatter, RenderPage, TextRuleFilter
 from vlm_ocr.model.loading import load_model
-from vlm_ocr.model.module import VlmOcrModule
 from vlm_ocr.model.peft import (
     LoraSpec,
     apply_lora,
@@ -82,24 +79,11 @@ class Recorder(L.Callback):
 
 
 def test_lora_fit_saves_only_the_adapter_and_resumes(tmp_path, tiny_vlm_dir, sample_data_dir):
-    steps = [ParseFrontMatter(), TextRuleFilter("off"), RenderPage(112), FormatTarget(), BuildMessages()]
-    data = PageDataModule(
-        processor_path=str(tiny_vlm_dir),
-        data_root=str(sample_data_dir),
-        train_roots=["train/document"],
-        eval_roots={"doc_eval": "eval/document"},
-        transforms=steps,
-        max_length=2048,
-    )
+    data = datamodule(tiny_vlm_dir, sample_data_dir)
 
     def fit(max_steps, ckpt_path=None, callbacks=()):
-        system = VlmOcrModule(
-            str(tiny_vlm_dir),
-            dtype="float32",
-            attn_implementation="sdpa",
-            optimizer=functools.partial(torch.optim.AdamW, lr=5e-2),
-            lora={"rank": 4, "alpha": 8.0, "dropout": 0.0},  # as LightningCLI keeps it in hparams
-        )
+        # lora as a dict, as LightningCLI keeps it in hparams
+        system = module(tiny_vlm_dir, lr=5e-2, lora={"rank": 4, "alpha": 8.0, "dropout": 0.0})
         trainer = L.Trainer(
             accelerator="cpu",
             max_steps=max_steps,

@@ -1,6 +1,6 @@
 import pytest
 import torch
-from test_module import datamodule, module, trainer
+from tiny_setup import datamodule, module, trainer
 
 from vlm_ocr.callbacks import Telemetry
 from vlm_ocr.model.flops import batch_page_lengths, peak_flops_for, step_flops

@@ -1,0 +1,65 @@
+"""The tiny training setup the tests share: the recipe's steps on the sample documents, a float32 module, a quiet
+CPU trainer."""
+
+import functools
+
+import lightning as L
+import torch
+
+from vlm_ocr.data import (
+    BuildMessages,
+    FilterRotated,
+    FormatTarget,
+    PageDataModule,
+    ParseFrontMatter,
+    ReformatLatexBoldItalic,
+    RenderPage,
+    TextRuleFilter,
+)
+from vlm_ocr.model.module import VlmOcrModule
+
+
+def datamodule(tiny_vlm_dir, sample_data_dir, train="train/document", **kwargs):
+    steps = [
+        ParseFrontMatter(),
+        FilterRotated(),
+        ReformatLatexBoldItalic(),
+        TextRuleFilter("off"),
+        RenderPage(112),
+        FormatTarget(),
+        BuildMessages(),
+    ]
+    return PageDataModule(
+        processor_path=str(tiny_vlm_dir),
+        data_root=str(sample_data_dir),
+        train_roots=[train],
+        eval_roots={"doc_eval": "eval/document"},
+        transforms=steps,
+        max_length=2048,
+        **kwargs,
+    )
+
+
+def module(tiny_vlm_dir, lr=3e-3, **kwargs):
+    return VlmOcrModule(
+        str(tiny_vlm_dir),
+        dtype="float32",
+        attn_implementation="sdpa",
+        optimizer=functools.partial(torch.optim.AdamW, lr=lr, weight_decay=0.01),
+        **kwargs,
+    )
+
+
+def trainer(tmp_path, **kwargs):
+    options = dict(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        gradient_clip_val=1.0,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    return L.Trainer(**{**options, **kwargs})
