@@ -4,8 +4,8 @@
     python benchmarks/train_throughput.py --mode gpu            # full 7B shape, random weights, bf16, one GPU
 
 olmOCR-style: the Hugging Face model's own forward with labels (full vocabulary logits for every token),
-one page per micro-step. vlm_ocr: pages packed up to --pack-tokens with per-page positions and attention,
-loss on the answer tokens only. Both freeze the vision tower, accumulate gradients over the same pages and
+one page per micro-step. vlm_ocr: pages packed up to --pack-tokens with per-page positions and attention
+(sdpa_varlen, or flash-attention 2 when installed), loss on the answer tokens only, in checkpointed chunks. Both freeze the vision tower, accumulate gradients over the same pages and
 take an AdamW step every --accumulate pages, so the same work is done; only the step differs.
 Prints pages/s, tokens/s (image and text), MFU and peak memory of both and their ratio.
 """
@@ -145,7 +145,12 @@ def main() -> None:
     parser.add_argument("--accumulate", type=int, default=None, help="pages per optimizer step (cpu 4, gpu 32)")
     parser.add_argument("--pack-tokens", type=int, default=8192)
     parser.add_argument("--longest-side", type=int, default=None, help="render size (cpu 448, gpu 1288)")
-    parser.add_argument("--attn", default="auto")
+    parser.add_argument("--attn", default="auto", help="attention implementation (auto: flash-attn 2, else sdpa_varlen)")
+    parser.add_argument(
+        "--gradient-checkpointing",
+        action="store_true",
+        help="recompute decoder blocks in vlm_ocr's step (also used automatically if it runs out of memory)",
+    )
     parser.add_argument("--peak-flops", type=float, default=None, help="peak FLOP/s for MFU (gpu: H200 bf16)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
@@ -196,12 +201,26 @@ def main() -> None:
         olmocr_step(warmup[:1]).backward()  # warm-up: kernels, allocator, autotuning
         vlm_ocr_step(warmup).backward()
         model.zero_grad(set_to_none=True)
-        results = [
-            run("olmocr_style", model, samples, [[s] for s in samples], olmocr_step, accumulate, device),
-            run("vlm_ocr", model, samples, packs, vlm_ocr_step, accumulate, device),
-        ]
+        olmocr = run("olmocr_style", model, samples, [[s] for s in samples], olmocr_step, accumulate, device)
+        if args.gradient_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        ours = None
+        try:
+            ours = run("vlm_ocr", model, samples, packs, vlm_ocr_step, accumulate, device)
+        except torch.OutOfMemoryError:  # retried outside this block, once the failed run's frames are freed
+            if args.gradient_checkpointing:
+                raise
+            print("vlm_ocr step ran out of memory: measuring it again with gradient checkpointing", flush=True)
+        if ours is None:
+            model.zero_grad(set_to_none=True)
+            torch.cuda.empty_cache()
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            ours = run("vlm_ocr", model, samples, packs, vlm_ocr_step, accumulate, device)
+        results = [olmocr, ours]
     report = {
         "mode": args.mode,
+        "attn_implementation": model.config._attn_implementation,
+        "gradient_checkpointing": model.is_gradient_checkpointing,
         "pages": len(samples),
         "accumulate": accumulate,
         "pack_tokens": args.pack_tokens,

@@ -36,8 +36,24 @@ def test_train_throughput_cpu_smoke(tmp_path):
         assert result["pages_per_s"] > 0 and 0 < result["image_tokens"] < result["tokens"]
     assert report["results"][0]["tokens"] == report["results"][1]["tokens"]  # the same pages on both sides
     assert report["ratio_pages_per_s"] > 0
+    assert report["attn_implementation"] == "sdpa_varlen" and report["gradient_checkpointing"] is False
 
 
 def test_data_throughput_smoke():
     report = json.loads(run_script("benchmarks/data_throughput.py", "--pages", "4", "--longest-side", "224"))
     assert report["pages"] == 4 and all(v > 0 for v in report["pages_per_s_per_worker"].values())
+
+
+def test_attention_throughput_smoke():
+    report = json.loads(run_script("benchmarks/attention_throughput.py", "--length", "256", "--repeats", "1"))
+    assert sum(report["pages"]) == 256 and len(report["pages"]) == 4
+    assert report["sdpa_varlen_ms"] > 0 and report["sdpa_dense_mask_ms"] > 0
+    assert 0 < report["useful_share_of_dense_work"] < 0.5
+
+
+def test_activation_memory_projection_runs():
+    report = json.loads(run_script("benchmarks/activation_memory.py", "--probe-tokens", "128"))
+    assert report["parameters_b"] > report["trainable_parameters_b"] > 7  # the 7B shape, vision tower frozen
+    for projection in report["projected"].values():
+        assert projection["peak_gib_gradient_checkpointing"] < projection["peak_gib"]
+        assert projection["weights_grads_states_gib"] < projection["peak_gib_gradient_checkpointing"]

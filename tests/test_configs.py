@@ -75,3 +75,24 @@ def test_every_recipe_value_can_be_overridden(cli_env):
     assert cli.model.optimizer_factory([{"params": [torch.nn.Parameter(torch.zeros(1))]}]).defaults["lr"] == 1e-4
     assert cli.datamodule.hparams.max_length == 4096 and cli.trainer.accumulate_grad_batches == 8
     assert cli.model.hparams.warmup_ratio == 0.05
+
+
+def test_packed_overlay_changes_only_the_packing_keys(cli_env):
+    overlay = EXPERIMENTS[0].parent / "overlays" / "packed.yaml"
+    plain = build_cli(["--config", str(MIX), *cli_env, "--trainer.accelerator", "cpu"], run=False)
+    packed = build_cli(
+        ["--config", str(MIX), "--config", str(overlay), *cli_env, "--trainer.accelerator", "cpu"], run=False
+    )
+    assert plain.datamodule.hparams.pack_max_tokens is None
+    assert packed.datamodule.hparams.pack_max_tokens == 8192
+    assert packed.trainer.accumulate_grad_batches == 10 and packed.model.hparams.loss_weighting == "page"
+    assert packed.model.hparams.attn_implementation == "auto"
+    assert packed.datamodule.hparams.max_length == plain.datamodule.hparams.max_length == 8192
+    plain_config, packed_config = plain.config.as_dict(), packed.config.as_dict()
+    changed = {
+        f"{section}.{key}"
+        for section in ("trainer", "data", "model")
+        for key in plain_config[section]
+        if plain_config[section][key] != packed_config[section][key]
+    }
+    assert changed == {"trainer.accumulate_grad_batches", "trainer.val_check_interval", "data.pack_max_tokens"}

@@ -1,25 +1,20 @@
 """CUDA checks (run with `make test-gpu` on a GPU machine; skipped elsewhere)."""
 
+import importlib.util
+
 import pytest
 import torch
 
 pytestmark = pytest.mark.gpu
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "flash_attention_2"])
+@pytest.mark.parametrize("attn", ["sdpa_varlen", "sdpa", "flash_attention_2"])
 def test_bf16_training_step_packed_equals_unpacked(attn, tiny_vlm_dir, sample_data_dir):
-    import importlib.util
-
     if attn == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
         pytest.skip("flash-attn is not installed")
-    import sys
-    from pathlib import Path
-
-    from vlm_ocr.data.packing import PackCollator
-
-    sys.path.insert(0, str(Path(__file__).parent / "model"))
     from tiny_setup import datamodule
 
+    from vlm_ocr.data.packing import PackCollator
     from vlm_ocr.model.module import VlmOcrModule
 
     data = datamodule(tiny_vlm_dir, sample_data_dir, train="train")
@@ -28,6 +23,7 @@ def test_bf16_training_step_packed_equals_unpacked(attn, tiny_vlm_dir, sample_da
     system = VlmOcrModule(str(tiny_vlm_dir), dtype="bfloat16", attn_implementation=attn)
     system.configure_model()
     system.model.cuda().train()
+    assert system.model.config._attn_implementation == attn
 
     def cuda(batch):
         return {k: v.cuda() if torch.is_tensor(v) else v for k, v in batch.items()}
@@ -38,3 +34,20 @@ def test_bf16_training_step_packed_equals_unpacked(attn, tiny_vlm_dir, sample_da
     packed.backward()
     assert torch.isfinite(packed) and abs(packed.item() - alone.item()) < 0.05
     assert system.model.lm_head.weight.grad is not None
+
+
+def test_sdpa_varlen_on_cuda_matches_the_dense_mask_in_bf16():
+    from attention_cases import GroupedAttention, block_causal_mask, packed_positions
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from vlm_ocr.model.attention import sdpa_varlen_attention
+
+    positions = packed_positions([[700, 300, 1000], [2000]]).cuda()
+    generator = torch.Generator(device="cuda").manual_seed(0)
+    query = torch.randn(2, 28, 2000, 128, device="cuda", dtype=torch.bfloat16, generator=generator)
+    key, value = (torch.randn(2, 4, 2000, 128, device="cuda", dtype=torch.bfloat16, generator=generator) for _ in "kv")
+    module = GroupedAttention()
+    module.num_key_value_groups = 7
+    varlen, _ = sdpa_varlen_attention(module, query, key, value, None, position_ids=positions)
+    dense, _ = sdpa_attention_forward(module, query, key, value, block_causal_mask(positions), is_causal=False)
+    torch.testing.assert_close(varlen.float(), dense.float(), rtol=2e-2, atol=2e-2)

@@ -40,11 +40,12 @@ def datamodule(tiny_vlm_dir, sample_data_dir, train="train/document", **kwargs):
     )
 
 
-def module(tiny_vlm_dir, lr=3e-3, **kwargs):
+def module(tiny_vlm_dir, lr=3e-3, attn_implementation="auto", **kwargs):
+    """The float32 module; `auto` attention is what users get here (sdpa_varlen without flash-attn)."""
     return VlmOcrModule(
         str(tiny_vlm_dir),
         dtype="float32",
-        attn_implementation="sdpa",
+        attn_implementation=attn_implementation,
         optimizer=functools.partial(torch.optim.AdamW, lr=lr, weight_decay=0.01),
         **kwargs,
     )

@@ -9,7 +9,7 @@ from vlm_ocr.model.loading import load_model, load_processor, resolve_attn_imple
 def test_tiny_folder_loads_through_from_pretrained(tiny_vlm_dir):
     model = load_model(str(tiny_vlm_dir))
     assert model.dtype == torch.bfloat16
-    assert model.config._attn_implementation == "sdpa"  # no flash-attn here
+    assert model.config._attn_implementation == "sdpa_varlen"  # no flash-attn here
     processor = load_processor(str(tiny_vlm_dir))
     assert processor.tokenizer.convert_tokens_to_ids("<|image_pad|>") == model.config.image_token_id == 151655
     assert processor.image_processor.merge_size == 2 and processor.image_processor.patch_size == 14
@@ -20,7 +20,8 @@ def test_flash_attention_falls_back_cleanly(caplog):
     caplog.set_level(logging.INFO, logger="vlm_ocr.model.loading")
     if torch.cuda.is_available():
         pytest.skip("CUDA present: flash-attn may be usable")
-    assert resolve_attn_implementation("flash_attention_2") == "sdpa"
-    assert "falling back to sdpa" in caplog.text
-    assert resolve_attn_implementation("auto") == "sdpa"
+    assert resolve_attn_implementation("flash_attention_2") == "sdpa_varlen"
+    assert "falling back to sdpa_varlen" in caplog.text
+    assert resolve_attn_implementation("auto") == "sdpa_varlen"
+    assert resolve_attn_implementation("sdpa") == "sdpa"
     assert resolve_attn_implementation("eager") == "eager"

@@ -8,19 +8,22 @@ from vlm_ocr.model.generate import model_inputs
 from vlm_ocr.model.packing import packed_position_ids
 from vlm_ocr.prep.pdf import RenderSpec
 
+ATTENTION = pytest.mark.parametrize("attn", ["sdpa_varlen", "sdpa"])  # page by page / dense block-causal mask
 
-def samples_and_system(tiny_vlm_dir, sample_data_dir, count=3):
+
+def samples_and_system(tiny_vlm_dir, sample_data_dir, count=3, attn="auto"):
     data = datamodule(tiny_vlm_dir, sample_data_dir, train="train")
     data.setup("fit")
     items = [data.train_set[(0, i)] for i in range(len(data.train_set))]
     samples = [s for s in items if "dropped" not in s and s["labels"].ne(-100).sum() > 20][:count]
-    system = module(tiny_vlm_dir)
+    system = module(tiny_vlm_dir, attn_implementation=attn)
     system.configure_model()
     return data, samples, system
 
 
-def test_packed_and_unpacked_give_the_same_loss_and_gradients(tiny_vlm_dir, sample_data_dir):
-    data, samples, system = samples_and_system(tiny_vlm_dir, sample_data_dir)
+@ATTENTION
+def test_packed_and_unpacked_give_the_same_loss_and_gradients(tiny_vlm_dir, sample_data_dir, attn):
+    data, samples, system = samples_and_system(tiny_vlm_dir, sample_data_dir, attn=attn)
     collate = data.train_dataloader().collate_fn
     losses = []
     for sample in samples:
@@ -54,8 +57,9 @@ def test_positions_restart_per_page_and_match_the_page_alone(tiny_vlm_dir, sampl
         start += length
 
 
-def test_no_attention_across_pages(tiny_vlm_dir, sample_data_dir):
-    data, samples, system = samples_and_system(tiny_vlm_dir, sample_data_dir, count=3)
+@ATTENTION
+def test_no_attention_across_pages(tiny_vlm_dir, sample_data_dir, attn):
+    data, samples, system = samples_and_system(tiny_vlm_dir, sample_data_dir, count=3, attn=attn)
     collate = PackCollator(data.inputs.pad_id, 8192)
 
     def hidden(pages):
@@ -134,3 +138,20 @@ def test_per_dataset_loss_of_a_mixed_pack(tiny_vlm_dir, sample_data_dir):
     by_dataset = dataset_losses(["a", "b", "a"], page_losses)
     assert by_dataset["a"] == pytest.approx((alone[0] + alone[2]) / 2, rel=1e-5)
     assert by_dataset["b"] == pytest.approx(alone[1], rel=1e-5)
+
+
+def test_sdpa_varlen_runs_page_by_page_inside_the_model(tiny_vlm_dir, sample_data_dir, monkeypatch):
+    """The decoder hands its packed text positions to sdpa_varlen, which then splits every layer by page."""
+    import vlm_ocr.model.attention as attention
+
+    data, samples, system = samples_and_system(tiny_vlm_dir, sample_data_dir, attn="sdpa_varlen")
+    found = []
+    original = attention.page_segments
+    monkeypatch.setattr(attention, "page_segments", lambda positions: found.append(original(positions)) or found[-1])
+    with torch.no_grad():
+        system._loss(PackCollator(data.inputs.pad_id, 8192)(samples))
+    layers = system.model.config.text_config.num_hidden_layers
+    lengths = [len(s["input_ids"]) for s in samples]
+    assert len(found) == layers and found[0][0][: len(samples)] == [
+        (sum(lengths[:i]), sum(lengths[: i + 1])) for i in range(len(samples))
+    ]

@@ -8,22 +8,27 @@ from typing import Any, Literal
 
 import torch
 
+from vlm_ocr.model.attention import SDPA_VARLEN, register_sdpa_varlen
+
 logger = logging.getLogger(__name__)
 
-AttnImplementation = Literal["auto", "flash_attention_2", "sdpa", "eager"]
+AttnImplementation = Literal["auto", "flash_attention_2", "sdpa_varlen", "sdpa", "eager"]
 DTypeName = Literal["bfloat16", "float16", "float32"]
 
 
 def resolve_attn_implementation(requested: AttnImplementation = "auto") -> str:
-    """`auto` picks flash_attention_2 when flash-attn is importable and CUDA is present, else sdpa."""
+    """`auto` picks flash_attention_2 when flash-attn is importable and CUDA is present, else sdpa_varlen
+    (PyTorch's SDPA run page by page on packed rows, plain sdpa otherwise: vlm_ocr.model.attention)."""
     has_flash = importlib.util.find_spec("flash_attn") is not None and torch.cuda.is_available()
     if requested == "auto":
-        chosen = "flash_attention_2" if has_flash else "sdpa"
+        chosen = "flash_attention_2" if has_flash else SDPA_VARLEN
     elif requested == "flash_attention_2" and not has_flash:
-        logger.warning("flash_attention_2 requested but flash-attn/CUDA is not available: falling back to sdpa")
-        chosen = "sdpa"
+        logger.warning("flash_attention_2 requested but flash-attn/CUDA is not available: falling back to sdpa_varlen")
+        chosen = SDPA_VARLEN
     else:
         chosen = requested
+    if chosen == SDPA_VARLEN:
+        register_sdpa_varlen()
     logger.info("attention implementation: %s (requested %s)", chosen, requested)
     return chosen
 

@@ -32,6 +32,13 @@ def apply_liger_kernels() -> None:
     )
 
 
+def loss_units(weighting: str, answer_tokens: int, page_losses: torch.Tensor) -> int:
+    """What the loss averages over: pages with answer tokens (`page`) or answer tokens (`token`)."""
+    if weighting == "token":
+        return answer_tokens
+    return int((~page_losses.isnan()).sum())
+
+
 def dataset_losses(datasets: list[str], page_losses: torch.Tensor) -> dict[str, float]:
     """Mean of the page losses of each dataset in the batch (pages in batch order; NaN pages skipped)."""
     by_dataset: dict[str, list[float]] = {}
@@ -55,7 +62,10 @@ class VlmOcrModule(L.LightningModule):
         lr_scheduler: name for `transformers.get_scheduler` (linear, cosine, constant_with_warmup, ...).
         warmup_ratio: warmup steps as a share of the real number of optimizer steps.
         scheduler_kwargs: extra `scheduler_specific_kwargs` for get_scheduler.
-        loss_weighting: `page` (mean per page, then over pages, as olmOCR) or `token` (mean over tokens).
+        loss_weighting: `page` (each page's mean token loss, then the mean over pages, as olmOCR's one page per
+            step) or `token` (mean over answer tokens). Either way the mean is taken over the whole optimizer step:
+            every page (or token) of every batch of the accumulation window on every rank counts the same, however
+            the pages were packed (see on_before_optimizer_step).
         loss_chunk_size: answer tokens per lm_head chunk in the loss.
         gradient_checkpointing: recompute decoder activations in backward to save memory.
         compile: torch.compile the model (inductor, default mode, not fullgraph, not dynamic).
@@ -98,6 +108,7 @@ class VlmOcrModule(L.LightningModule):
         self.dropped: dict[str, int] = {}
         self._last_step_time: float | None = None
         self._last_batch: dict[str, Any] | None = None  # stands in for an all-dropped batch under DDP/FSDP
+        self._window_units = 0  # loss units (pages or tokens) this rank saw since the last optimizer step
 
     def configure_model(self) -> None:
         if self.model is not None:
@@ -150,6 +161,7 @@ class VlmOcrModule(L.LightningModule):
             return self._empty_step_loss()
         self._last_batch = batch
         loss, answer_tokens, page_losses = self._loss_terms(batch)
+        units = loss_units(self.hparams.loss_weighting, answer_tokens, page_losses)
         tokens, image_tokens = batch_tokens(batch)
         world = self.trainer.world_size
         self.samples_seen += batch["num_pages"] * world
@@ -178,7 +190,35 @@ class VlmOcrModule(L.LightningModule):
             },
             on_step=True,
         )
-        return loss
+        if not self._normalizes_per_step:
+            return loss
+        self._window_units += units
+        return loss * units  # a sum over pages (or tokens); on_before_optimizer_step divides by the step's total
+
+    @property
+    def _normalizes_per_step(self) -> bool:
+        """DeepSpeed keeps gradients inside its engine, out of reach of on_before_optimizer_step: there each batch
+        is averaged on its own and the batches of a step count equally."""
+        return "DeepSpeed" not in type(self.trainer.strategy).__name__
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        """Turn the accumulated sums into the mean over every page (or answer token) of the optimizer step.
+
+        Each batch returned `mean x units`; Lightning divided it by `accumulate_grad_batches` (k) and DDP/FSDP
+        average gradients over the world (W), so the gradients hold `sum / (k W)`. Multiplying by
+        `k W / total units of the step on all ranks` gives the exact mean, whatever the packing, the number of
+        pages per batch or the pages dropped: one page per step with accumulation 32 (olmOCR) and 32 pages in
+        packs of any size train on the same objective. Runs before gradient clipping.
+        """
+        if not self._normalizes_per_step:
+            return
+        local = torch.tensor(float(self._window_units), device=self.device)
+        self._window_units = 0
+        total = float(self.trainer.strategy.reduce(local, reduce_op="sum"))
+        if total > 0:
+            grads = [p.grad for p in self.parameters() if p.grad is not None]
+            if grads:
+                torch._foreach_mul_(grads, self.trainer.accumulate_grad_batches * self.trainer.world_size / total)
 
     def _empty_step_loss(self) -> torch.Tensor | None:
         """Nothing to learn from: skip alone; with several processes every rank must run the same collectives
@@ -202,14 +242,17 @@ class VlmOcrModule(L.LightningModule):
         self._count_dropped(batch)
         if batch["num_pages"] == 0:
             return
-        loss, _ = self._loss(batch)
-        self.log(
+        loss, answer_tokens, page_losses = self._loss_terms(batch)
+        units = loss_units(self.hparams.loss_weighting, answer_tokens, page_losses)
+        if units == 0:
+            return
+        self.log(  # weighted by units: the epoch value is the mean over all pages (or tokens) of the set
             f"{stage}/{name}/loss",
             loss,
             on_epoch=True,
             sync_dist=True,
             add_dataloader_idx=False,
-            batch_size=batch["num_pages"],
+            batch_size=units,
         )
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
