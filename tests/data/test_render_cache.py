@@ -35,3 +35,25 @@ def test_cache_renders_command_fills_the_cache(cli_env, tmp_path, sample_data_di
     assert main(["cache-renders", "--config", str(tmp_path / "cached.yaml"), *cli_env, "--workers", "1"]) == 0
     distinct = {p.read_bytes() for p in sample_data_dir.rglob("*.pdf")}  # identical blank pages share one entry
     assert len(list(cache.rglob("*.png"))) == len(distinct) < len(list(sample_data_dir.rglob("*.pdf")))
+
+
+def test_cached_pipeline_gives_the_same_model_tensors(tmp_path, tiny_vlm_dir, sample_data_dir):
+    """Through the whole pipeline (render, processor, chat template), the cache changes no tensor."""
+    import torch
+    from tiny_setup import datamodule
+
+    def items(cache_dir):
+        data = datamodule(tiny_vlm_dir, sample_data_dir, train="train/table")
+        if cache_dir:
+            at = next(i for i, t in enumerate(data.transforms) if isinstance(t, RenderPage))
+            data.transforms[at] = RenderPage(data.transforms[at].spec.longest_side, cache_dir=cache_dir)
+        data.setup("fit")
+        return [data.train_set[(0, i)] for i in range(len(data.train_set))]
+
+    fresh = items(None)
+    filled, reused = items(str(tmp_path / "cache")), items(str(tmp_path / "cache"))
+    assert list((tmp_path / "cache").rglob("*.png"))
+    keys = ("input_ids", "labels", "pixel_values", "image_grid_thw", "mm_token_type_ids")
+    for a, b, c in zip(fresh, filled, reused, strict=True):
+        for key in keys:
+            assert torch.equal(a[key], b[key]) and torch.equal(a[key], c[key]), key

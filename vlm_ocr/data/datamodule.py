@@ -12,17 +12,18 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import BatchSampler, ConcatDataset, DataLoader, Dataset
 
+from vlm_ocr.data.answer_tokens import AnswerTokens
 from vlm_ocr.data.augment import rotate_clockwise
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.dataset import PageDataset
 from vlm_ocr.data.index import DatasetIndex, build_index
 from vlm_ocr.data.mixing import WeightedMix, dataset_weights, describe_mix
-from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, estimate_tokens
+from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, planned_tokens
 from vlm_ocr.data.predict_pages import EvalPromptDataset, PdfPageDataset
 from vlm_ocr.data.processor import QwenInputs
 from vlm_ocr.data.sample import Transform
 from vlm_ocr.data.sampler import EpochSampler, ResumableDataLoader, ShardedBatches
-from vlm_ocr.data.transforms import BuildMessages, RenderPage
+from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ReformatLatexBoldItalic, RenderPage
 from vlm_ocr.model.loading import load_processor
 from vlm_ocr.prep.files import atomic_write_text
 from vlm_ocr.prep.pdf import render_page
@@ -55,7 +56,9 @@ class PageDataModule(L.LightningDataModule):
         overlong: `drop` or `truncate` samples over max_length (both counted).
         batch_size: pages per batch (without packing).
         pack_max_tokens: pack several training pages into one row of at most this many tokens (8192 in the
-            recipe's budget); None trains one page per row. Batch size is then the pack.
+            recipe's budget); None trains one page per row. Batch size is then the pack. The packs are planned
+            from answer token counts that the train roots' index stores (counted with the processor's tokenizer
+            when the index is built, cached with it).
         num_workers: DataLoader worker processes.
         data_seed: seed of the epoch shuffles and of augmentation (with epoch and sample index).
         index_cache_dir: where validated indexes are cached (None: no cache).
@@ -107,7 +110,7 @@ class PageDataModule(L.LightningDataModule):
         base = self.hparams.data_root
         return str(Path(base) / root) if base and not Path(root).is_absolute() else root
 
-    def _index(self, root: str, name: str) -> DatasetIndex:
+    def _index(self, root: str, name: str, answer_tokens: AnswerTokens | None = None) -> DatasetIndex:
         hp = self.hparams
         root = self.resolve_root(root)
         index = build_index(
@@ -116,6 +119,7 @@ class PageDataModule(L.LightningDataModule):
             cache_dir=hp.index_cache_dir,
             workers=hp.index_workers,
             allow_extra_keys=hp.allow_extra_keys,
+            answer_tokens=answer_tokens,
         )
         self._report(index)
         if index.bad_fraction > hp.max_bad_fraction:
@@ -145,6 +149,20 @@ class PageDataModule(L.LightningDataModule):
         cut = len(self.transforms) - self.hparams.train_insert_from_end
         return self.transforms[:cut] + self.train_transforms + self.transforms[cut:]
 
+    def _step(self, kind: type) -> Any:
+        """The pipeline's step of this kind (its defaults when the pipeline has none)."""
+        return next((t for t in self.transforms if isinstance(t, kind)), kind())
+
+    def answer_tokens(self) -> AnswerTokens | None:
+        """How the train index counts answer tokens: only for packing, with the processor's tokenizer and the
+        pipeline's target format (None without packing or without a FormatTarget step)."""
+        steps = self.train_steps()
+        target = next((t for t in steps if isinstance(t, FormatTarget)), None)
+        if not self.hparams.pack_max_tokens or target is None:
+            return None
+        latex = any(isinstance(t, ReformatLatexBoldItalic) for t in steps)
+        return AnswerTokens(self.hparams.processor_path, null_language=target.null_language, reformat_latex=latex)
+
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         if self.processor is None:
@@ -155,8 +173,7 @@ class PageDataModule(L.LightningDataModule):
         if stage in ("fit", "validate", "test", None) and not self.eval_sets:
             self.eval_sets = [self.build_eval_set(name) for name in self.eval_names]
         if stage == "predict" and self.predict_set is None:
-            render = next((t for t in self.transforms if isinstance(t, RenderPage)), RenderPage())
-            messages = next((t for t in self.transforms if isinstance(t, BuildMessages)), BuildMessages())
+            render, messages = self._step(RenderPage), self._step(BuildMessages)
             parts: list[Dataset] = [PdfPageDataset(list(hp.predict_paths or []), render.spec, self.inputs, messages)]
             for name in hp.predict_eval_datasets or []:
                 if name not in self.eval_names:
@@ -166,10 +183,11 @@ class PageDataModule(L.LightningDataModule):
             self.predict_set = parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
     def build_train_set(self) -> Any:
+        counter = self.answer_tokens()
         parts = [
             PageDataset(
                 Path(root).name,
-                self._index(root, Path(root).name).pages,
+                self._index(root, Path(root).name, counter).pages,
                 [*self.train_steps(), self.inputs],
                 seed=self.hparams.data_seed,
             )
@@ -232,14 +250,24 @@ class PageDataModule(L.LightningDataModule):
         return self._loader(self.train_set, shuffle=True)
 
     def planned_lengths(self, dataset: Any) -> list[int]:
-        """Planned tokens per item from the index alone (no rendering, no tokenizing)."""
-        render = next((t for t in self.transforms if isinstance(t, RenderPage)), RenderPage()).spec
+        """Planned tokens per item from the index alone (no rendering, no tokenizing per page): the prompt's
+        tokens, the image's, and the answer's as the index stored them."""
+        render = self._step(RenderPage).spec
         size = self.processor.image_processor.size
+        prompt = self.inputs.prompt_text_tokens(self._step(BuildMessages)({})["messages"])
         parts = dataset.parts if isinstance(dataset, ConcatPages) else [dataset]
+        pages = [page for part in parts for page in part.pages]
+        estimated = sum(page.answer_tokens is None for page in pages)
+        if estimated:
+            logger.warning(
+                "%d of %d pages have no answer token count in their index: their answer length is estimated "
+                "from the character count",
+                estimated,
+                len(pages),
+            )
         return [
-            estimate_tokens(page, render, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
-            for part in parts
-            for page in part.pages
+            planned_tokens(page, render, prompt, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
+            for page in pages
         ]
 
     def _packed_loader(self, dataset: Any, max_tokens: int) -> DataLoader:
@@ -255,10 +283,8 @@ class PageDataModule(L.LightningDataModule):
 
     def rotated_prompt(self, source: str, page: int, degrees: int) -> dict[str, Any]:
         """Prompt tensors for `page` (1-based) of `source`, turned clockwise by `degrees` (predict's retry)."""
-        render = next((t for t in self.transforms if isinstance(t, RenderPage)), RenderPage())
-        messages = next((t for t in self.transforms if isinstance(t, BuildMessages)), BuildMessages())
-        image = rotate_clockwise(render_page(source, page - 1, render.spec), degrees)
-        return self.inputs.prompt(messages({})["messages"], image)
+        image = rotate_clockwise(render_page(source, page - 1, self._step(RenderPage).spec), degrees)
+        return self.inputs.prompt(self._step(BuildMessages)({})["messages"], image)
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.predict_set, shuffle=False, padding_side="left")

@@ -1,9 +1,11 @@
 """Packing: several pages in one row up to a token budget, each page keeping its own positions and attention.
 
-The plan uses token counts estimated from the dataset index (exact image tokens from the page size and the
-render settings, text tokens from the stored character count), so nothing is rendered or tokenized to plan.
-The collator then packs the real samples: a page that does not fit the current row starts a new one, so an
-estimate that falls short never cuts or drops a page.
+The plan uses token counts from the dataset index, so nothing is rendered or tokenized to plan: the prompt's
+tokens (counted once from the chat template), exact image tokens from the page size and the render settings,
+and the answer's tokens as the index stored them (tokenized once when the index was built, cached under the
+tokenizer's fingerprint; an index built without a tokenizer falls back to an estimate from the character
+count). The collator then packs the real samples: a page that does not fit the current row starts a new one,
+so a plan that falls short never cuts or drops a page.
 """
 
 from __future__ import annotations
@@ -38,17 +40,21 @@ def image_tokens(width_pt: float, height_pt: float, render: RenderSpec, min_pixe
     return (h_bar // PATCH) * (w_bar // PATCH) // (MERGE * MERGE)
 
 
-def estimate_tokens(
+def answer_estimate(text_chars: int, chars_per_token: float = 3.2) -> int:
+    """A generous answer length from the character count, for pages indexed without a tokenizer."""
+    return 40 + math.ceil(text_chars / chars_per_token)
+
+
+def planned_tokens(
     page: PageRecord,
     render: RenderSpec,
-    prompt_tokens: int = 160,
-    chars_per_token: float = 3.2,
+    prompt_tokens: int,
     min_pixels: int = 56 * 56,
     max_pixels: int = 28 * 28 * 16384,
 ) -> int:
-    """Planned length of one sample: prompt + image tokens + front matter and text (a generous text estimate)."""
-    text = 40 + math.ceil(page.text_chars / chars_per_token)
-    return prompt_tokens + image_tokens(page.width_pt, page.height_pt, render, min_pixels, max_pixels) + text
+    """Planned length of one sample: prompt + image tokens + the stored answer tokens (else their estimate)."""
+    answer = page.answer_tokens if page.answer_tokens is not None else answer_estimate(page.text_chars)
+    return prompt_tokens + image_tokens(page.width_pt, page.height_pt, render, min_pixels, max_pixels) + answer
 
 
 class PackingBatchSampler(Sampler[list[Any]]):

@@ -9,6 +9,12 @@ import torch
 from vlm_ocr.data.sample import DropSample, Sample
 
 IGNORE_INDEX = -100
+END_OF_TURN = "<|im_end|>"
+
+
+def answer_ids(tokenizer: Any, target: str) -> list[int]:
+    """Token ids of an answer as training sees them: the target without special tokens, then `<|im_end|>`."""
+    return tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.convert_tokens_to_ids(END_OF_TURN)]
 
 
 class QwenInputs:
@@ -31,7 +37,7 @@ class QwenInputs:
         self.max_length = max_length
         self.overlong = overlong
         tokenizer = processor.tokenizer
-        self.end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+        self.end_id = tokenizer.convert_tokens_to_ids(END_OF_TURN)
         self.pad_id = (
             tokenizer.pad_token_id
             if tokenizer.pad_token_id is not None
@@ -54,8 +60,14 @@ class QwenInputs:
             prompt["mm_token_type_ids"] = encoded["mm_token_type_ids"][0]
         return prompt
 
+    def prompt_text_tokens(self, messages: list[dict]) -> int:
+        """Prompt tokens besides the image's: a sample's length is this + its image tokens + its answer's."""
+        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        ids = self.processor.tokenizer(text)["input_ids"]
+        return len(ids) - ids.count(self.processor.tokenizer.convert_tokens_to_ids(self.processor.image_token))
+
     def target_ids(self, target: str) -> list[int]:
-        return self.processor.tokenizer(target, add_special_tokens=False)["input_ids"] + [self.end_id]
+        return answer_ids(self.processor.tokenizer, target)
 
     def __call__(self, sample: Sample) -> Sample:
         prompt = self.prompt(sample["messages"], sample["image"])
