@@ -214,3 +214,11 @@ def test_the_recipe_config_trains_with_wandb_offline(cli_env, tmp_path, monkeypa
     )
     assert list((tmp_path / "wandb").rglob("*.wandb")), "W&B wrote no offline run"
     assert list(Path("runs/mix_1025/checkpoints").glob("*.ckpt"))
+
+
+def test_bad_verb_usage_stops_with_a_message_that_says_what_to_do(cli_env, tmp_path):
+    with pytest.raises(SystemExit, match=r"bench --predict needs --config X\.yaml"):
+        main(["bench", "--predict", "--bench-dir", str(tmp_path), "--candidate", "tiny"])
+    with pytest.raises(SystemExit, match="RenderPage step has no cache_dir"):  # tiny.yaml renders uncached
+        main(["cache-renders", "--config", TINY, *cli_env])
+    assert not list(tmp_path.iterdir())  # nothing was written

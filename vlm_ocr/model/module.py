@@ -9,7 +9,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 from lightning.pytorch.cli import OptimizerCallable
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from vlm_ocr.data.batch_stats import batch_tokens
 from vlm_ocr.model.generate import GenerationSpec, model_inputs
@@ -228,6 +228,13 @@ class VlmOcrModule(L.LightningModule):
         if self._last_batch is None:
             return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
         return self._loss(self._last_batch)[0] * 0.0
+
+    def on_fit_start(self) -> None:
+        if not self._normalizes_per_step:
+            rank_zero_warn(
+                "DeepSpeed keeps the gradients inside its engine: the loss is averaged per batch, and the batches "
+                "of an optimizer step count equally (not every page or token of the step, as on other strategies)"
+            )
 
     def on_train_epoch_end(self) -> None:
         if self.dropped:
