@@ -7,8 +7,8 @@ trajectory closely without fp32 master weights.
 
 Memory per trainable parameter (bytes): bf16 weight 2 + bf16 gradient 2 + fp32 moments 8 + compensation 2
 = 14, against 16 for fp32 master weights with fp32 gradients (Lightning `bf16-mixed` on an fp32 model) and
-12 for plain bf16 AdamW (which loses small updates). An 8-bit optimizer (bitsandbytes `AdamW8bit`, optional,
-GPU) stores the moments in 2 bytes: 6 per parameter, with plain bf16 weights.
+8 for torch's AdamW on bf16 weights (its moments are bf16 too; it loses small updates). An 8-bit optimizer
+(bitsandbytes `AdamW8bit`, optional, GPU) stores the moments in 2 bytes: 6 per parameter, with bf16 weights.
 """
 
 from __future__ import annotations
