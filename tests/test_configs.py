@@ -95,4 +95,9 @@ def test_packed_overlay_changes_only_the_packing_keys(cli_env):
         for key in plain_config[section]
         if plain_config[section][key] != packed_config[section][key]
     }
-    assert changed == {"trainer.accumulate_grad_batches", "trainer.val_check_interval", "data.pack_max_tokens"}
+    assert changed == {
+        "trainer.accumulate_grad_batches",
+        "trainer.val_check_interval",
+        "data.pack_max_tokens",
+        "model.compile_dynamic",
+    }

@@ -35,6 +35,7 @@ def page_segments(position_ids: torch.Tensor) -> list[list[tuple[int, int]]] | N
     return segments
 
 
+@torch.compiler.disable  # data-dependent page spans: a compiled decoder layer runs this part eagerly
 def sdpa_varlen_attention(
     module: torch.nn.Module,
     query: torch.Tensor,

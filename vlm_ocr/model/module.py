@@ -12,6 +12,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from vlm_ocr.data.batch_stats import batch_tokens
+from vlm_ocr.model.compilation import compile_decoder_layers
 from vlm_ocr.model.generate import GenerationSpec, model_inputs
 from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
 from vlm_ocr.model.loss import answer_token_loss_terms
@@ -68,7 +69,10 @@ class VlmOcrModule(L.LightningModule):
             the pages were packed (see on_before_optimizer_step).
         loss_chunk_size: answer tokens per lm_head chunk in the loss.
         gradient_checkpointing: recompute decoder activations in backward to save memory.
-        compile: torch.compile the model (inductor, default mode, not fullgraph, not dynamic).
+        compile: torch.compile the decoder layer by layer (inductor, default mode, not fullgraph; see
+            vlm_ocr.model.compilation).
+        compile_dynamic: False: one graph per sequence length, as the original recipe; None: torch makes the
+            length dynamic after the first change (fewer recompiles with pages of varying length).
         liger_kernels: patch Qwen2.5-VL's decoder with Liger's Triton kernels (RMSNorm, SwiGLU, rope) before
             loading; needs `pip install liger-kernel` and a GPU.
         generation: decoding settings for predict.
@@ -93,6 +97,7 @@ class VlmOcrModule(L.LightningModule):
         loss_chunk_size: int = 2048,
         gradient_checkpointing: bool = False,
         compile: bool = False,
+        compile_dynamic: bool | None = None,
         liger_kernels: bool = False,
         generation: GenerationSpec | None = None,
         predict_rotation_retry: bool = True,
@@ -121,7 +126,7 @@ class VlmOcrModule(L.LightningModule):
         if hp.gradient_checkpointing:
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hp.compile:
-            self.model.compile(backend="inductor", mode="default", fullgraph=False, dynamic=False)
+            compile_decoder_layers(self.model, dynamic=hp.compile_dynamic)
         if hp.lora is not None:
             self.model = apply_lora(self.model, hp.lora)
 
