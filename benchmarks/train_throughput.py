@@ -26,7 +26,7 @@ from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.dataset import PageDataset
 from vlm_ocr.data.index import build_index
 from vlm_ocr.data.packing import PackCollator
-from vlm_ocr.data.processor import QwenInputs
+from vlm_ocr.data.processor import IGNORE_INDEX, QwenInputs
 from vlm_ocr.data.sample_data import generate_sample_data
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ParseFrontMatter, RenderPage
 from vlm_ocr.model.architecture import build_config, build_processor, make_model_folder
@@ -101,7 +101,8 @@ def make_samples(workdir: Path, processor, pages: int, longest_side: int, max_to
 def model_flops(model, samples: list[dict]) -> float:
     """The same FLOP count as training telemetry (vlm_ocr.model.flops)."""
     patches = sum(len(s["pixel_values"]) for s in samples)
-    return step_flops(model, [len(s["input_ids"]) for s in samples], patches)
+    answers = sum(int((s["labels"][1:] != IGNORE_INDEX).sum()) for s in samples)
+    return step_flops(model, [len(s["input_ids"]) for s in samples], patches, answers)
 
 
 def to_device(batch: dict, device: str) -> dict:

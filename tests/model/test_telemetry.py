@@ -4,6 +4,7 @@ from tiny_setup import datamodule, module, trainer
 
 from vlm_ocr.callbacks import Telemetry
 from vlm_ocr.model.flops import batch_page_lengths, peak_flops_for, step_flops
+from vlm_ocr.model.parameters import set_trainable
 
 
 class Capture(Telemetry):
@@ -27,18 +28,31 @@ def test_telemetry_counts_flops_and_data_wait(tmp_path, tiny_vlm_dir, sample_dat
         assert 0.0 <= wait_share < 1.0 and flops > 0 and elapsed > 0
     batch = data.train_dataloader().collate_fn([data.train_set[(0, 0)]])
     patches = int(batch["image_grid_thw"].prod(-1).sum())
-    one_page = step_flops(system.model, batch_page_lengths(batch), patches)
+    answers = int((batch["labels"][:, 1:] != -100).sum())
+    one_page = step_flops(system.model, batch_page_lengths(batch), patches, answers)
     assert one_page == pytest.approx(telemetry.logged[0][1] / 2, rel=0.5)  # two pages of similar size per log
 
 
 def test_flops_formula_and_peak_table(tiny_vlm_dir):
     system = module(tiny_vlm_dir)
     system.configure_model()
-    config = system.model.config.text_config
-    trainable = sum(p.numel() for n, p in system.model.named_parameters() if p.requires_grad and "embed" not in n)
-    vision = sum(p.numel() for p in system.model.model.visual.parameters())
-    expected = 6 * trainable * 100 + 6 * config.num_hidden_layers * config.hidden_size * 100**2 + 2 * vision * 64
-    assert step_flops(system.model, [100], 64) == pytest.approx(expected)
+    model = system.model
+    config = model.config.text_config
+    layers = sum(p.numel() for p in model.model.language_model.layers.parameters())
+    decoder = layers + model.model.language_model.norm.weight.numel()
+    head = model.lm_head.weight.numel()
+    vision = sum(p.numel() for p in model.model.visual.parameters())
+    merger = sum(p.numel() for p in model.model.visual.merger.parameters())  # the only trainable vision part
+    attention = 6 * config.num_hidden_layers * config.hidden_size * (60**2 + 40**2)
+    expected = 6 * decoder * 100 + 6 * head * 30 + attention + (2 * vision + 4 * merger) * 64
+    assert step_flops(model, [60, 40], 64, answer_tokens=30) == pytest.approx(expected)
+    full_head = step_flops(model, [60, 40], 64)  # without answer counts lm_head runs on every token
+    assert full_head - expected == pytest.approx(6 * head * 70)
+    set_trainable(model, vision_tower=False, merger=False, decoder=False)
+    for p in model.lm_head.parameters():
+        p.requires_grad_(False)
+    frozen = 4 * decoder * 100 + 4 * head * 30 + attention + 2 * vision * 64  # forward and input gradients only
+    assert step_flops(model, [60, 40], 64, answer_tokens=30) == pytest.approx(frozen)
     assert peak_flops_for("NVIDIA H200") == 989e12 and peak_flops_for("cpu") is None
     assert batch_page_lengths({"page_lengths": [[3, 4], [5]]}) == [3, 4, 5]
     assert batch_page_lengths({"attention_mask": torch.tensor([[1, 1, 0], [1, 1, 1]])}) == [2, 3]

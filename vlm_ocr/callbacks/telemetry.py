@@ -8,6 +8,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from vlm_ocr.data.processor import IGNORE_INDEX
 from vlm_ocr.model.flops import batch_page_lengths, peak_flops_for, step_flops
 
 
@@ -47,7 +48,8 @@ class Telemetry(L.Callback):
         self._busy += self._batch_end - self._batch_start
         if batch.get("num_pages"):
             patches = int(batch["image_grid_thw"].prod(dim=-1).sum())
-            self._flops += step_flops(pl_module.model, batch_page_lengths(batch), patches)
+            answers = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
+            self._flops += step_flops(pl_module.model, batch_page_lengths(batch), patches, answers)
         self._batches += 1
         if self._batches >= self.log_every_n_steps:
             self._log(pl_module)
