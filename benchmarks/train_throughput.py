@@ -30,14 +30,12 @@ from vlm_ocr.data.processor import IGNORE_INDEX, QwenInputs
 from vlm_ocr.data.sample_data import generate_sample_data
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ParseFrontMatter, RenderPage
 from vlm_ocr.model.architecture import build_config, build_processor, make_model_folder
-from vlm_ocr.model.flops import step_flops
+from vlm_ocr.model.flops import peak_flops_for, step_flops
 from vlm_ocr.model.generate import model_inputs
 from vlm_ocr.model.loading import load_model, resolve_attn_implementation
 from vlm_ocr.model.loss import answer_token_loss
 from vlm_ocr.model.packing import packed_position_ids
 from vlm_ocr.model.parameters import set_trainable
-
-H200_BF16_PEAK = 989e12  # dense bf16 FLOP/s of one H200 (SXM) from NVIDIA's data sheet
 
 
 @dataclass
@@ -66,16 +64,20 @@ class Result:
         }
 
 
-def make_model(mode: str, workdir: Path, attn: str):
+def make_model(mode: str, workdir: Path, attn: str, device: str, decoder_layers: int | None):
     if mode == "cpu":
         folder = make_model_folder(workdir / "tiny", "tiny")
         return load_model(str(folder), "float32", attn), build_processor()
     from transformers import Qwen2_5_VLForConditionalGeneration
 
+    config = build_config("qwen2.5-vl-7b")
+    if decoder_layers:  # a shallower 7B-width model: checks the GPU path's code on any device, quickly
+        config.text_config.num_hidden_layers = decoder_layers
+        config.text_config.layer_types = config.text_config.layer_types[:decoder_layers]
     torch.set_default_dtype(torch.bfloat16)
-    with torch.device("cuda"):  # built on the GPU in bf16: no slow CPU init, no download
+    with torch.device(device):  # built in place in bf16: no slow CPU init, no download
         model = Qwen2_5_VLForConditionalGeneration._from_config(
-            build_config("qwen2.5-vl-7b"), attn_implementation=resolve_attn_implementation(attn)
+            config, attn_implementation=resolve_attn_implementation(attn)
         )
     torch.set_default_dtype(torch.float32)
     return model, build_processor()
@@ -146,6 +148,8 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=None, help="pages per variant (cpu 8, gpu 64)")
     parser.add_argument("--accumulate", type=int, default=None, help="pages per optimizer step (cpu 4, gpu 32)")
     parser.add_argument("--pack-tokens", type=int, default=8192)
+    parser.add_argument("--device", default=None, help="gpu mode's device (default cuda; cpu for a dry run)")
+    parser.add_argument("--decoder-layers", type=int, default=None, help="gpu mode: fewer decoder layers (dry run)")
     parser.add_argument("--longest-side", type=int, default=None, help="render size (cpu 448, gpu 1288)")
     parser.add_argument("--attn", default="auto", help="attention (auto: flash-attention 2, else sdpa_varlen)")
     parser.add_argument(
@@ -153,18 +157,20 @@ def main() -> None:
         action="store_true",
         help="recompute decoder blocks in vlm_ocr's step (also used automatically if it runs out of memory)",
     )
-    parser.add_argument("--peak-flops", type=float, default=None, help="peak FLOP/s for MFU (gpu: H200 bf16)")
+    parser.add_argument(
+        "--peak-flops", type=float, default=None, help="peak FLOP/s for MFU (default: the GPU bf16 peak)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = parser.parse_args()
     gpu = args.mode == "gpu"
-    device = "cuda" if gpu else "cpu"
+    device = args.device or ("cuda" if gpu else "cpu")
     pages = args.pages or (64 if gpu else 8)
-    if not gpu:
+    if device == "cpu":
         torch.set_num_threads(2)
     accumulate = args.accumulate or (32 if gpu else 4)
-    peak = args.peak_flops or (H200_BF16_PEAK if gpu else None)
+    peak = args.peak_flops or (peak_flops_for(torch.cuda.get_device_name()) if device == "cuda" else None)
     with tempfile.TemporaryDirectory(prefix="vlm_ocr_train_bench_") as tmp:
-        model, processor = make_model(args.mode, Path(tmp), args.attn)
+        model, processor = make_model(args.mode, Path(tmp), args.attn, device, args.decoder_layers)
         set_trainable(model, vision_tower=False, merger=True, decoder=True)
         model.train()
         samples = make_samples(
@@ -227,7 +233,8 @@ def main() -> None:
         "accumulate": accumulate,
         "pack_tokens": args.pack_tokens,
         "packs": len(packs),
-        "device": torch.cuda.get_device_name() if gpu else "cpu",
+        "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+        "decoder_layers": model.config.text_config.num_hidden_layers,
         "results": [r.summary(peak) for r in results],
         "ratio_pages_per_s": round(results[1].pages_per_s / results[0].pages_per_s, 3),
     }

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -57,3 +59,19 @@ def test_activation_memory_projection_runs():
     for projection in report["projected"].values():
         assert projection["peak_gib_gradient_checkpointing"] < projection["peak_gib"]
         assert projection["weights_grads_states_gib"] < projection["peak_gib_gradient_checkpointing"]
+
+
+@pytest.mark.slow
+def test_gpu_mode_dry_run_on_cpu_with_one_7b_layer(tmp_path):
+    """The GPU benchmark's own code path (7B shape, bf16, 1288-px pipeline settings) on the CPU with one decoder
+    layer: what can break there without a GPU breaks here (about 100 s and 15 GB of memory)."""
+    out = tmp_path / "dry.json"
+    run_script(
+        "benchmarks/train_throughput.py",
+        *("--mode", "gpu", "--device", "cpu", "--decoder-layers", "1", "--pages", "2", "--accumulate", "2"),
+        *("--longest-side", "224", "--json", str(out)),
+        timeout=900,
+    )
+    report = json.loads(out.read_text())
+    assert report["decoder_layers"] == 1 and report["attn_implementation"] == "sdpa_varlen"
+    assert report["results"][0]["model_flops"] == report["results"][1]["model_flops"] > 1e12
