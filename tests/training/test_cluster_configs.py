@@ -47,7 +47,8 @@ def test_cluster_configs_differ_from_the_recipe_only_where_documented(name, stra
     assert ("plugins" in trainer) == plugins
     assert config["model"]["compile"] is (name == "mix_1025_ddp.yaml")
     skip = ["strategy", "callbacks", "plugins", *SHARED]
-    assert without(config, skip, ["compile"]) == without(RECIPE, skip, ["compile"])  # everything else: the recipe
+    compiling = ["compile", "compile_dynamic"]
+    assert without(config, skip, compiling) == without(RECIPE, skip, compiling)  # everything else: the recipe
 
 
 def test_the_recipe_carries_the_fault_tolerance_pieces():
