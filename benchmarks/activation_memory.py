@@ -33,11 +33,7 @@ def decoder_layer_activation_bytes(tokens: int) -> tuple[float, int, int]:
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     full = build_config("qwen2.5-vl-7b")
-    config = build_config("qwen2.5-vl-7b")
-    config.text_config.num_hidden_layers = 2
-    config.text_config.layer_types = config.text_config.layer_types[:2]
-    config.vision_config.depth = 1
-    config.vision_config.fullatt_block_indexes = [0]
+    config = build_config("qwen2.5-vl-7b", decoder_layers=2, vision_depth=1)
     torch.set_default_dtype(torch.bfloat16)
     model = Qwen2_5_VLForConditionalGeneration._from_config(config, attn_implementation="sdpa")
     torch.set_default_dtype(torch.float32)

@@ -70,10 +70,7 @@ def make_model(mode: str, workdir: Path, attn: str, device: str, decoder_layers:
         return load_model(str(folder), "float32", attn), build_processor()
     from transformers import Qwen2_5_VLForConditionalGeneration
 
-    config = build_config("qwen2.5-vl-7b")
-    if decoder_layers:  # a shallower 7B-width model: checks the GPU path's code on any device, quickly
-        config.text_config.num_hidden_layers = decoder_layers
-        config.text_config.layer_types = config.text_config.layer_types[:decoder_layers]
+    config = build_config("qwen2.5-vl-7b", decoder_layers)  # fewer layers: a quick dry run of the GPU path
     torch.set_default_dtype(torch.bfloat16)
     with torch.device(device):  # built in place in bf16: no slow CPU init, no download
         model = Qwen2_5_VLForConditionalGeneration._from_config(

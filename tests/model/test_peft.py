@@ -1,7 +1,7 @@
 import lightning as L
 import pytest
 import torch
-from tiny_setup import datamodule, module
+from tiny_setup import datamodule, module, trainer
 
 from vlm_ocr.model.loading import load_model
 from vlm_ocr.model.peft import (
@@ -84,22 +84,12 @@ def test_lora_fit_saves_only_the_adapter_and_resumes(tmp_path, tiny_vlm_dir, sam
     def fit(max_steps, ckpt_path=None, callbacks=()):
         # lora as a dict, as LightningCLI keeps it in hparams
         system = module(tiny_vlm_dir, lr=5e-2, lora={"rank": 4, "alpha": 8.0, "dropout": 0.0})
-        trainer = L.Trainer(
-            accelerator="cpu",
-            max_steps=max_steps,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            default_root_dir=tmp_path,
-            limit_val_batches=0,
-            callbacks=list(callbacks),
-        )
-        trainer.fit(system, data, ckpt_path=ckpt_path)
-        return system, trainer
+        fitted = trainer(tmp_path, max_steps=max_steps, gradient_clip_val=None, callbacks=list(callbacks))
+        fitted.fit(system, data, ckpt_path=ckpt_path)
+        return system, fitted
 
-    system, trainer = fit(1)
-    trainer.save_checkpoint(tmp_path / "a.ckpt")
+    system, first = fit(1)
+    first.save_checkpoint(tmp_path / "a.ckpt")
     saved = torch.load(tmp_path / "a.ckpt", weights_only=False)["state_dict"]
     assert saved and all(".lora_A." in k or ".lora_B." in k for k in saved)
     assert len(saved) == 2 * 7 * 2
@@ -107,8 +97,8 @@ def test_lora_fit_saves_only_the_adapter_and_resumes(tmp_path, tiny_vlm_dir, sam
     assert any(v.abs().max() > 0 for v in trained_b.values())  # B moved off its zero start
 
     recorder = Recorder()
-    resumed, trainer = fit(2, ckpt_path=tmp_path / "a.ckpt", callbacks=[recorder])
-    assert trainer.global_step == 2
+    resumed, second = fit(2, ckpt_path=tmp_path / "a.ckpt", callbacks=[recorder])
+    assert second.global_step == 2
     assert all(torch.equal(recorder.start[k], v) for k, v in trained_b.items())  # restored, then trained on
     assert all(torch.equal(p, saved_base) for p, saved_base in _frozen_pairs(resumed, system))
 

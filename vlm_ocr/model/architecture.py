@@ -67,13 +67,23 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 Preset = Literal["tiny", "qwen2.5-vl-7b"]
 
 
-def build_config(preset: Preset = "tiny") -> Any:
-    """A Qwen2_5_VLConfig of the preset's shape with the released checkpoint's token ids and rope."""
+def build_config(preset: Preset = "tiny", decoder_layers: int | None = None, vision_depth: int | None = None) -> Any:
+    """A Qwen2_5_VLConfig of the preset's shape with the released checkpoint's token ids and rope.
+
+    `decoder_layers` and `vision_depth` make a shallower model of the same width (benchmark dry runs and
+    per-layer measurements); a shallower vision tower keeps full attention in its last block.
+    """
     from transformers import Qwen2_5_VLConfig
 
     shape = PRESETS[preset]
     text = dict(shape["text"])
     mrope_section = text.pop("mrope_section")
+    vision = dict(shape["vision"])
+    if decoder_layers:
+        text["num_hidden_layers"] = decoder_layers
+    if vision_depth:
+        vision["depth"] = vision_depth
+        vision["fullatt_block_indexes"] = [vision_depth - 1]
     return Qwen2_5_VLConfig(
         text_config=dict(
             **text,
@@ -85,7 +95,7 @@ def build_config(preset: Preset = "tiny") -> Any:
             **SPECIAL_TOKEN_IDS,
         ),
         vision_config=dict(
-            **shape["vision"],
+            **vision,
             hidden_act="silu",
             patch_size=14,
             temporal_patch_size=2,

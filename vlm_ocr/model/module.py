@@ -204,7 +204,9 @@ class VlmOcrModule(L.LightningModule):
     def _normalizes_per_step(self) -> bool:
         """DeepSpeed keeps gradients inside its engine, out of reach of on_before_optimizer_step: there each batch
         is averaged on its own and the batches of a step count equally."""
-        return "DeepSpeed" not in type(self.trainer.strategy).__name__
+        from lightning.pytorch.strategies import DeepSpeedStrategy
+
+        return not isinstance(self.trainer.strategy, DeepSpeedStrategy)
 
     def on_before_optimizer_step(self, optimizer: Any) -> None:
         """Turn the accumulated sums into the mean over every page (or answer token) of the optimizer step.
