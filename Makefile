@@ -7,6 +7,8 @@ TINY_MODEL ?= artifacts/tiny-qwen2.5-vl
 SAMPLE_DATA ?= artifacts/sample-data
 CONFIG ?= experiments/tiny.yaml
 PYTEST_ARGS ?=
+DEMO_CKPT ?= runs/tiny/checkpoints/last.ckpt
+DEMO_EVAL ?= sample_eval
 
 .PHONY: help install demo test test-all test-slow test-gpu lint fmt tiny-model sample-data clean
 
@@ -17,6 +19,8 @@ $(STAMP): setup.cfg setup.py
 	$(PYTHON_BOOT) -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
 	$(PYTHON) -m pip install -q -e '.[dev]'
+	# the original, for the parity suite (tests/parity): its code only, none of its GPU/vllm dependencies
+	$(PYTHON) -m pip install -q --no-deps olmocr==0.4.27 || echo "olmocr 0.4.27 not installed (needs Python 3.11+): tests/parity will skip"
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the package with its dev tools
@@ -31,8 +35,11 @@ $(SAMPLE_DATA)/.complete: | $(STAMP)
 tiny-model: $(TINY_MODEL)/config.json  ## write the tiny random Qwen2.5-VL (no download)
 sample-data: $(SAMPLE_DATA)/.complete  ## write the generated sample pairs
 
-demo: install tiny-model sample-data  ## fit the embedded default (tiny model, sample pages, CPU)
+demo: install tiny-model sample-data  ## fit the embedded default (tiny model, sample pages, CPU), predict its eval pages
 	$(PYTHON) -m vlm_ocr fit --config $(CONFIG)
+	$(PYTHON) -m vlm_ocr predict --config $(CONFIG) --ckpt_path $(DEMO_CKPT) \
+		--data.predict_paths '[]' --data.predict_eval_datasets '[$(DEMO_EVAL)]'
+	@echo "explore them: jupyter lab notebooks/explore_predictions.ipynb"
 
 test: install  ## the test suite (not slow, not gpu)
 	$(PYTHON) -m pytest $(PYTEST_ARGS)

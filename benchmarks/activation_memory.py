@@ -2,69 +2,143 @@
 
     python benchmarks/activation_memory.py --pack-tokens 8192
 
-Builds the 7B shape with random weights but only two decoder layers (and one vision block), runs vlm_ocr's
-training forward on a text-only row, and records every tensor autograd saves for backward (weights excluded).
-That gives the activation bytes per token per decoder layer, which do not depend on the depth or, with
-page-by-page attention, on the row length. It then projects the peak of a training step of the full model
-(weights, gradients, optimizer state, activations of one pack) for each optimizer and for gradient
-checkpointing, in GiB (the training benchmark's unit), against the 120 GB target and an H200's 139 GiB.
+Writes the 7B shape with random weights but only two decoder layers (and one vision block) as a Hugging Face
+folder, and trains it the way a run does: `VlmOcrModule` loads it with `from_pretrained`, a Lightning Trainer
+(`bf16-true`) fits it on one text-only row, once without and once with `model.gradient_checkpointing`. In the first
+step's forward it records every tensor autograd saves for backward plus what each decoder layer's activation
+checkpoint keeps (the layer's inputs), weights excluded, then stops the fit before backward. That gives the bytes
+per token per decoder layer kept until backward, which do not depend on the depth or, with page-by-page attention,
+on the row length; with checkpointing working, a layer keeps only its input. It then projects the peak of a
+training step of the full model (weights, gradients, optimizer state, activations of one pack, one decoder layer
+recomputed in backward) for each optimizer, with and without checkpointing, in GiB (the training benchmark's unit),
+against the 120 GB target and an H200's 139 GiB.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import tempfile
+from pathlib import Path
 
+import lightning as L
 import torch
 
 from vlm_ocr.model.architecture import build_config
-from vlm_ocr.model.parameters import set_trainable
+from vlm_ocr.model.module import VlmOcrModule
 
 GIB = 2**30  # as torch.cuda.max_memory_allocated is reported by the training benchmark
 OPTIMIZER_BYTES = {  # optimizer state per trainable parameter, on top of bf16 weights and bf16 gradients
-    "torch AdamW, bf16 states (the recipe)": 4,
-    "KahanAdamW (fp32 moments + bf16 compensation)": 10,
+    "torch AdamW, bf16 states (the original; overlays/olmocr-adamw.yaml)": 4,
+    "optimi AdamW, Kahan summation (the recipe; bf16 states + bf16 compensation)": 6,
     "bitsandbytes AdamW8bit": 2,
 }
+ANSWER_TOKENS = 16
 
 
-def decoder_layer_activation_bytes(tokens: int) -> tuple[float, int, int]:
-    """(saved bytes per token per decoder layer, trainable parameters of the full model, all parameters)."""
+class ForwardMeasured(Exception):
+    """Stops the fit once the first forward is measured (backward and the optimizer step are not needed)."""
+
+
+class SavedBytesPerLayer(L.Callback):
+    """Bytes kept for backward by the first training step's forward: [before the first decoder layer, layer 1, ...,
+    the final norm and the loss].
+
+    Counts each storage once: tensors autograd saves and, per decoder layer, the inputs its activation checkpoint
+    holds for the recomputation (with checkpointing, the layer's own saves go to the checkpoint and are dropped).
+    """
+
+    def __init__(self):
+        self.per_layer: list[int] = [0]
+        self._seen: set[int] = set()
+        self._weights: set[int] = set()
+        self._saving = None
+
+    def _count(self, tensor: torch.Tensor) -> torch.Tensor:
+        storage = tensor.untyped_storage()
+        if storage.data_ptr() not in self._weights and storage.data_ptr() not in self._seen:
+            self._seen.add(storage.data_ptr())
+            self.per_layer[-1] += storage.nbytes()
+        return tensor
+
+    def _start_layer(self, _layer, args, kwargs) -> None:
+        self.per_layer.append(0)
+        for value in [*args, *kwargs.values()]:
+            if isinstance(value, torch.Tensor) and value.is_floating_point():
+                self._count(value)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self._weights = {p.untyped_storage().data_ptr() for p in pl_module.parameters()}
+        decoder = pl_module.model.model.language_model
+        for layer in [*decoder.layers, decoder.norm]:  # the final norm and the loss get their own bucket
+            layer.register_forward_pre_hook(self._start_layer, with_kwargs=True)
+        self._saving = torch.autograd.graph.saved_tensors_hooks(self._count, lambda tensor: tensor)
+        self._saving.__enter__()
+
+    def on_before_backward(self, trainer, pl_module, loss) -> None:
+        self._saving.__exit__(None, None, None)
+        raise ForwardMeasured
+
+
+def text_row(tokens: int) -> dict:
+    """One unpacked text-only row as the collator makes it, the last ANSWER_TOKENS tokens being the answer."""
+    ids = torch.randint(0, 150_000, (1, tokens))
+    labels = torch.full_like(ids, -100)
+    labels[:, -ANSWER_TOKENS:] = ids[:, -ANSWER_TOKENS:]
+    return {
+        "input_ids": ids,
+        "attention_mask": torch.ones_like(ids),
+        "labels": labels,
+        "image_grid_thw": torch.zeros(0, 3, dtype=torch.long),
+        "num_pages": 1,
+        "dropped": [],
+        "truncated": 0,
+    }
+
+
+def saved_bytes_per_token_per_layer(folder: Path, tokens: int, checkpointing: bool) -> float:
+    """Measured through VlmOcrModule in a bf16-true Trainer.fit, on the second layer: nothing of the embedding, the
+    rotary tables or the final norm."""
+    meter = SavedBytesPerLayer()
+    module = VlmOcrModule(str(folder), dtype="bfloat16", gradient_checkpointing=checkpointing)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        precision="bf16-true",
+        max_steps=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[meter],
+    )
+    loader = torch.utils.data.DataLoader([text_row(tokens)], batch_size=None)
+    try:
+        trainer.fit(module, train_dataloaders=loader)
+    except ForwardMeasured:
+        pass
+    assert len(meter.per_layer) == 4, "the forward did not reach both decoder layers and the final norm"
+    return meter.per_layer[2] / tokens
+
+
+def write_probe_model(folder: Path) -> tuple[int, int]:
+    """Save the 7B shape with two decoder layers and one vision block; (trainable, all) parameters of the full 7B
+    model with the vision tower frozen."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     full = build_config("qwen2.5-vl-7b")
     config = build_config("qwen2.5-vl-7b", decoder_layers=2, vision_depth=1)
     torch.set_default_dtype(torch.bfloat16)
-    model = Qwen2_5_VLForConditionalGeneration._from_config(config, attn_implementation="sdpa")
+    model = Qwen2_5_VLForConditionalGeneration._from_config(config)
     torch.set_default_dtype(torch.float32)
-    set_trainable(model, vision_tower=False, merger=True, decoder=True)
-    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    seen: set[int] = set()
-    per_layer: list[int] = [0]  # [before the first layer, layer 1, layer 2]
-
-    def record(tensor: torch.Tensor) -> torch.Tensor:
-        storage = tensor.untyped_storage()
-        if storage.data_ptr() not in weights and storage.data_ptr() not in seen:
-            seen.add(storage.data_ptr())
-            per_layer[-1] += storage.nbytes()
-        return tensor
-
-    def start_layer(*_args) -> None:
-        per_layer.append(0)
-
-    for layer in model.model.language_model.layers:
-        layer.register_forward_pre_hook(start_layer)
-    ids = torch.randint(0, 150_000, (1, tokens))
-    with torch.autograd.graph.saved_tensors_hooks(record, lambda tensor: tensor):
-        model.model(input_ids=ids, use_cache=False)
-    per_token = per_layer[-1] / tokens  # the second layer: nothing of the embedding or the final norm
+    model.save_pretrained(folder)
     layer_params = sum(p.numel() for p in model.model.language_model.layers[0].parameters())
     vision_blocks = sum(p.numel() for p in model.model.visual.blocks.parameters())
     kept = sum(p.numel() for p in model.parameters()) - 2 * layer_params - vision_blocks
     full_vision_blocks = vision_blocks * full.vision_config.depth
     total = kept + full.text_config.num_hidden_layers * layer_params + full_vision_blocks
     trainable = total - full_vision_blocks - sum(p.numel() for p in model.model.visual.patch_embed.parameters())
-    return per_token, trainable, total
+    return trainable, total
 
 
 def main() -> None:
@@ -73,10 +147,13 @@ def main() -> None:
     parser.add_argument("--probe-tokens", type=int, default=1024, help="row length of the measurement")
     args = parser.parse_args()
     torch.set_num_threads(2)
-    per_token, trainable, total = decoder_layer_activation_bytes(args.probe_tokens)
-    layers, hidden = 28, 3584
+    with tempfile.TemporaryDirectory() as tmp:
+        trainable, total = write_probe_model(Path(tmp))
+        per_token = saved_bytes_per_token_per_layer(Path(tmp), args.probe_tokens, checkpointing=False)
+        per_token_kept = saved_bytes_per_token_per_layer(Path(tmp), args.probe_tokens, checkpointing=True)
+    layers = 28
     activations = per_token * layers * args.pack_tokens
-    checkpointed = 2 * hidden * layers * args.pack_tokens + per_token * args.pack_tokens  # block inputs + one block
+    checkpointed = (per_token_kept * layers + per_token) * args.pack_tokens  # kept inputs + one layer recomputed
     logits_chunk = 2048 * 152_064 * (4 + 2 + 4)  # loss chunk: bf16 logits, fp32 copy, fp32 gradient
     base = 2 * total + 2 * trainable  # bf16 weights of everything + bf16 gradients of what trains
     projections = {}
@@ -89,6 +166,7 @@ def main() -> None:
         }
     report = {
         "activation_kb_per_token_per_layer": round(per_token / 1024, 1),
+        "activation_kb_per_token_per_layer_gradient_checkpointing": round(per_token_kept / 1024, 1),
         "parameters_b": round(total / 1e9, 2),
         "trainable_parameters_b": round(trainable / 1e9, 2),
         "pack_tokens": args.pack_tokens,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import sys
 from collections.abc import Callable
 from importlib import import_module
+from pathlib import Path
 from typing import Any
 
 TOOLS = (
@@ -27,13 +29,28 @@ def tool_mains() -> dict[str, Callable[..., Any]]:
     return {name: import_module(f"data_tools.{name}").main for name in TOOLS}
 
 
+def description(tool: str) -> str:
+    """First line of the tool module's docstring, read from the source (listing tools imports none of them)."""
+    source = (Path(__file__).parent / f"{tool}.py").read_text(encoding="utf-8")
+    return (ast.get_docstring(ast.parse(source)) or "").splitlines()[0]
+
+
+def usage() -> str:
+    width = max(map(len, TOOLS))
+    lines = [f"  {tool:<{width}}  {description(tool)}" for tool in TOOLS]
+    return "usage: python -m data_tools <tool> [--help | args]\n\ntools:\n" + "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     from vlm_ocr.prep.cli import run_tool
 
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in TOOLS:
-        print("usage: python -m data_tools <tool> [--help | args]\n\ntools:\n" + "\n".join(f"  {t}" for t in TOOLS))
-        raise SystemExit(0 if argv and argv[0] in ("-h", "--help") else 2)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        raise SystemExit(0 if argv else 2)
+    if argv[0] not in TOOLS:
+        print(f"{usage()}\n\ndata_tools: no tool named {argv[0]!r} — pick one of the tools above", file=sys.stderr)
+        raise SystemExit(2)
     raise SystemExit(run_tool(tool_mains()[argv[0]], argv[1:]))
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from vlm_ocr.data.prompts import build_openai_silver_data_prompt_v3_simple, openai_response_format_schema
 from vlm_ocr.prep.batch_io import RolloverWriter, chat_request_line, format_custom_id, image_message
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import InputError, require_dir
 from vlm_ocr.prep.fs import list_files
 from vlm_ocr.prep.pages import count_pages, render_png
 from vlm_ocr.prep.pdf import RenderSpec
@@ -56,12 +57,11 @@ def main(
         run: Common data-tool flags (`--run.workers` replaces the original `--num_workers`).
     """
     config = dict(locals())
-    input_dir = input_dir.expanduser().resolve()
-    if not input_dir.is_dir():
-        logger.error("%s: no such folder", input_dir)
-        return 1
+    input_dir = require_dir(input_dir, "input_dir", "pass the root folder of an md/pdf pair tree").resolve()
     output_dir = (output_dir or input_dir / "batch_requests").expanduser().resolve()
     pdfs = [p for p in list_files(input_dir, ".pdf") if output_dir not in Path(p).parents]
+    if not pdfs:
+        raise InputError(f"input_dir {input_dir}: no PDF under it", "pass the root folder of an md/pdf pair tree")
     pdfs = pdfs[:max_pdfs] if max_pdfs is not None else pdfs
     writer = RolloverWriter(output_dir, "batch_requests_{:04d}.jsonl")
     build = partial(

@@ -15,6 +15,7 @@ from vlm_ocr.prep import fs
 from vlm_ocr.prep.anchor import anchor_text
 from vlm_ocr.prep.batch_io import RolloverWriter, chat_request_line, format_custom_id, image_message
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import InputError, require_file
 from vlm_ocr.prep.pages import count_pages, render_png
 from vlm_ocr.prep.pdf import PdfError, RenderSpec
 from vlm_ocr.prep.pdf_filter import filter_reason
@@ -77,6 +78,22 @@ def build_requests(
     return lines
 
 
+def candidate_pdfs(glob_path: str | None, path_list: Path | None) -> list[str]:
+    """The PDFs a run samples from; none at all is an InputError (a run with nothing to do fails)."""
+    if glob_path:
+        candidates = fs.glob_paths(glob_path)
+        if not candidates:
+            raise InputError(f"--glob_path {glob_path}: matches no file", "check the pattern, and quote it")
+    elif path_list:
+        text = require_file(path_list, "--path_list", "pass a text file with one PDF path per line").read_text("utf-8")
+        candidates = [line.strip() for line in text.splitlines() if line.strip()]
+        if not candidates:
+            raise InputError(f"--path_list {path_list}: lists no path", "put one PDF path per line")
+    else:
+        raise InputError("no input PDFs", "pass --glob_path 'dir/**/*.pdf' or --path_list FILE")
+    return candidates
+
+
 def common_root(paths: list[str]) -> str:
     """The deepest folder (or s3 prefix) holding every path: custom_ids are relative to it."""
     if not paths:
@@ -109,7 +126,7 @@ def main(
     Args:
         glob_path: Local glob (`**` allowed) or `s3://bucket/prefix/*.pdf` (the pattern is honoured).
         path_list: Text file with one PDF path per line (blank lines ignored), used when glob_path is absent.
-        no_filter: Keep every PDF (no form / readability / language / spam filter).
+        no_filter: Keep every PDF (no form / readability / language / spam filter); `--no_filter` alone means true.
         num_sample_docs: Stop once this many PDFs produced at least one request.
         first_n_pages: Always include pages 1..N.
         max_sample_pages: Most pages sampled per PDF.
@@ -120,13 +137,9 @@ def main(
         run: Common data-tool flags.
     """
     if max_sample_pages < first_n_pages:
-        raise SystemExit("--max_sample_pages must be at least --first_n_pages")
-    if glob_path:
-        candidates = fs.glob_paths(glob_path)
-    elif path_list:
-        candidates = [line.strip() for line in path_list.read_text(encoding="utf-8").splitlines() if line.strip()]
-    else:
-        candidates = []
+        raise InputError(f"--max_sample_pages {max_sample_pages} is below --first_n_pages {first_n_pages}",
+                         "raise --max_sample_pages or lower --first_n_pages")  # fmt: skip
+    candidates = candidate_pdfs(glob_path, path_list)
     rng = random.Random(seed)
     paths = reservoir_sample(candidates, reservoir_size or 10 * num_sample_docs, rng)
     root = common_root(paths)

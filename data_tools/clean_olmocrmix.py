@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from vlm_ocr.data.front_matter import format_page_markdown
-from vlm_ocr.data.pairs import ScannedPair, scan_pairs
+from vlm_ocr.data.pairs import ScannedPair
 from vlm_ocr.prep.cleanup import RESPONSE_FORMAT, cleanup_messages, page_from_cleanup
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.openai_client import make_client
 from vlm_ocr.prep.pages import count_pages, render_png
+from vlm_ocr.prep.pair_inputs import scan_input_pairs
 from vlm_ocr.prep.pdf import RenderSpec
 from vlm_ocr.prep.runner import Drop, Link, RunArgs, map_items
 
@@ -89,19 +91,21 @@ def main(
     """
     config = dict(locals())
     input_dir, output_dir = input_dir.expanduser().resolve(), output_dir.expanduser().resolve()
-    scanned = scan_pairs(input_dir)
+    scanned, left_out = scan_input_pairs(input_dir, "input_dir")
     pairs = [pair for pair in scanned if pair.pdf_stat is not None]
-    if len(pairs) < len(scanned):
-        logger.info("%d md files have no PDF beside them; left out", len(scanned) - len(pairs))
+
+    def key(pair: ScannedPair) -> str:
+        return pair.markdown_path.relative_to(input_dir).as_posix()
+
+    left_out |= {key(pair): "no PDF beside the Markdown" for pair in scanned if pair.pdf_stat is None}
+    if not pairs:
+        raise InputError(f"input_dir {input_dir}: no .md file has its .pdf beside it", "pass an md/pdf pair tree")
     random.Random(seed).shuffle(pairs)
     pairs = pairs[:max_documents] if max_documents is not None else pairs
     clean = partial(
         clean_pair, root=input_dir, client=make_client(), model=model, spec=RenderSpec(longest_side=longest_side)
     )
-    counts = map_items(
-        clean, pairs, output_dir, run, tool=TOOL, config=config,
-        key=lambda pair: pair.markdown_path.relative_to(input_dir).as_posix(),
-    )  # fmt: skip
+    counts = map_items(clean, pairs, output_dir, run, tool=TOOL, config=config, key=key, dropped=left_out)
     return 1 if counts.failed else 0
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.fetch import DEFAULT_RETRY, RetryPolicy
 from vlm_ocr.prep.runner import Drop, RunArgs, map_items
 from vlm_ocr.prep.transcripts import DEFAULT_MAX_DOWNLOAD_MB, image_pdf, transcript_markdown
@@ -105,8 +106,10 @@ def main(
     except FileNotFoundError:
         csvs = []
     if not csvs:
-        logger.error("%s: no CSV files matching %s", input_dir, csv_pattern)
-        return 1
+        raise InputError(
+            f"--input_dir {input_dir}: no CSV file matching --csv_pattern {csv_pattern}",
+            "pass the folder, s3:// prefix or URL of the LoC CSV exports",
+        )
     convert_row = partial(convert, policy=retry, max_bytes=max_download_mb * 1024 * 1024, front_matter=front_matter,
                           language=primary_language)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="loc-") as cache:

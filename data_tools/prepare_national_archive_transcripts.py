@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.fetch import DEFAULT_RETRY, RetryPolicy
 from vlm_ocr.prep.runner import Drop, RunArgs, map_items
 from vlm_ocr.prep.transcripts import DEFAULT_MAX_DOWNLOAD_MB, image_pdf, transcript_markdown
@@ -118,8 +119,7 @@ def main(
     out = output_dir.expanduser().resolve()
     files = sorted(p for p in input_dir.rglob("*.jsonl") if out not in p.parents) if input_dir.is_dir() else []
     if not files:
-        logger.error("%s: no *.jsonl files", input_dir)
-        return 1
+        raise InputError(f"--input_dir {input_dir}: no *.jsonl file", "pass the folder of NARA catalog JSONL exports")
     convert_task = partial(convert, policy=retry, max_bytes=max_download_mb * 1024 * 1024, front_matter=front_matter,
                            language=primary_language)  # fmt: skip
     counts = map_items(

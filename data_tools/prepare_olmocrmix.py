@@ -11,10 +11,12 @@ from typing import Any
 from vlm_ocr.data.front_matter import format_page_markdown
 from vlm_ocr.prep.archive import extract_tar
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import InputError, as_input_error
 from vlm_ocr.prep.files import atomic_write_text
 from vlm_ocr.prep.olmocrmix import (
     MIX_0225,
     MIX_0225_PARQUETS,
+    MIX_1025,
     dataset_tag,
     doc_stem,
     iter_rows,
@@ -44,10 +46,28 @@ def convert(row: dict[str, Any], extracted: Path, flat_0225: bool) -> dict:
     return {f"{stem}.pdf": Link(pdf), f"{stem}.md": format_page_markdown(page)}
 
 
+def local_dataset(dataset_path: str) -> Path | None:
+    """The local folder `dataset_path` names, None for a hub id (`name` or `owner/name`, not a path here).
+
+    A path-like value that is not a folder is an error, never sent to the hub as an id.
+    """
+    path = Path(dataset_path).expanduser()
+    first = Path(dataset_path.split("/", 1)[0]).expanduser()
+    path_like = dataset_path.startswith(("/", ".", "~")) or dataset_path.count("/") > 1 or first.is_dir()
+    if path.is_dir():
+        return path
+    if path.exists() or path_like:
+        raise InputError(
+            f"--dataset_path {dataset_path}: no such folder",
+            f"pass the folder holding the parquet and pdf_tarballs/, or a hub id such as {MIX_1025}",
+        )
+    return None
+
+
 def fetch_dataset(dataset_path: str, tag: str, destination: Path) -> Path:
     """A local dataset folder is used in place; a hub id downloads only this tag's files."""
-    if Path(dataset_path).is_dir():
-        return Path(dataset_path)
+    if (local := local_dataset(dataset_path)) is not None:
+        return local
     from huggingface_hub import snapshot_download
 
     if dataset_path == MIX_0225:
@@ -55,7 +75,12 @@ def fetch_dataset(dataset_path: str, tag: str, destination: Path) -> Path:
     else:  # exact names: `<tag>_*` would also match e.g. `<tag>_s2pdf_*` of another split
         patterns = [f"{tag}.parquet", f"pdf_tarballs/{tag}_[0-9]*.tar.gz", "README.md", "*.json"]
     local = destination / "hugging_face"
-    snapshot_download(dataset_path, repo_type="dataset", local_dir=local, allow_patterns=patterns)
+    try:
+        snapshot_download(dataset_path, repo_type="dataset", local_dir=local, allow_patterns=patterns)
+    except Exception as err:
+        if not isinstance(bad := as_input_error(err), InputError):
+            raise
+        raise InputError(f"--dataset_path {dataset_path}: {bad.what}", bad.fix) from err
     return local
 
 
@@ -77,7 +102,7 @@ def write_urls(parquet: Path, out_dir: Path, flat_0225: bool) -> int:
 
 def main(
     *,
-    dataset_path: str = MIX_0225,
+    dataset_path: str = MIX_1025,
     subset: str | None = None,
     split: str | None = None,
     destination: Path,
@@ -87,7 +112,8 @@ def main(
     """Materialise one subset/split of an olmOCR-mix dataset as `<destination>/processed_<subset>_<split>/`.
 
     Args:
-        dataset_path: Hugging Face dataset id, or a local folder with the same layout (used in place).
+        dataset_path: Hugging Face dataset id (default the mix of the olmOCR-2 recipe), or a local folder
+            with the same layout (used in place).
         subset: Subset, e.g. `00_documents`, `01_books`, `02_loc_transcripts`, `03_national_archives`.
         split: Split, e.g. `train`, `eval` (0225: `train_s2pdf`, `eval_s2pdf`, `train_iabooks`, `eval_iabooks`).
         destination: Output root (downloads, extracted tarballs and the processed tree go here).
@@ -96,17 +122,17 @@ def main(
     """
     config = dict(locals())
     if not subset or not split:
-        raise SystemExit("--subset and --split are required")
+        raise InputError("--subset and --split are required", "e.g. --subset 00_documents --split train")
     tag = dataset_tag(subset, split)
     local_0225 = Path(dataset_path, MIX_0225_PARQUETS.get((subset, split), "-")).is_file()  # a local copy of 0225
     flat_0225 = dataset_path == MIX_0225 or local_0225
     if flat_0225 and (subset, split) not in MIX_0225_PARQUETS:
-        raise SystemExit(f"{MIX_0225} has no {subset}/{split}; choose one of {sorted(MIX_0225_PARQUETS)}")
+        raise InputError(f"{MIX_0225} has no {subset}/{split}", f"choose one of {sorted(MIX_0225_PARQUETS)}")
     destination = destination.resolve()  # links are made from absolute paths, whatever the cwd
     source = fetch_dataset(dataset_path, tag, destination)
     parquet = source / (MIX_0225_PARQUETS[(subset, split)] if flat_0225 else f"{tag}.parquet")
     if not parquet.is_file():
-        raise SystemExit(f"{parquet}: not found")
+        raise InputError(f"{parquet}: not found", f"check --subset/--split against the files of {dataset_path}")
     tar_dir = source / "pdf_tarballs"
     globs = ["*.tar*", "*.tgz"] if flat_0225 else [f"{tag}_*.tar*", f"{tag}_*.tgz"]
     tarballs = sorted({p for g in globs for p in tar_dir.glob(g)}) if tar_dir.is_dir() else []

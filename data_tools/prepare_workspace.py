@@ -15,6 +15,7 @@ from typing import Any
 from vlm_ocr.data.front_matter import PageResponse, format_page_markdown
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.pages import extract_page
 from vlm_ocr.prep.runner import DEFAULT_RUN, Drop, RunArgs, map_items
 
@@ -114,8 +115,7 @@ def main(
     except FileNotFoundError:
         results = []
     if not results:
-        logger.error("%s: no results/*.jsonl", workspace_path)
-        return 1
+        raise InputError(f"workspace_path {workspace_path}: no results/*.jsonl", "pass an olmOCR pipeline workspace")
     cache_dir = output_dir / ".pdf_cache"
     counts = map_items(
         partial(convert, cache_dir=cache_dir), iter_pages(results, max_examples, keep_fallback_docs), output_dir, run,

@@ -11,6 +11,7 @@ from vlm_ocr.data.front_matter import format_page_markdown
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.batch_io import BatchResult, PageRef, iter_lines, parse_custom_id, parse_result_line
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import require_dir
 from vlm_ocr.prep.pages import extract_page
 from vlm_ocr.prep.runner import RunArgs, map_items
 
@@ -82,15 +83,11 @@ def main(batch_results_dir: Path, original_pdf_dir: str, output_dir: Path, *, ru
         run: Common data-tool flags (`--run.workers` replaces the original `--num_workers`).
     """
     config = dict(locals())
-    batch_results_dir = batch_results_dir.expanduser().resolve()
-    if not batch_results_dir.is_dir():
-        logger.error("%s: no such folder", batch_results_dir)
-        return 1
+    batch_results_dir = require_dir(batch_results_dir, "batch_results_dir", "pass runopenaibatch's <folder>_done")
+    batch_results_dir = batch_results_dir.resolve()
     if not fs.is_remote(original_pdf_dir):
-        original_pdf_dir = str(Path(original_pdf_dir).expanduser().resolve())
-        if not Path(original_pdf_dir).is_dir():
-            logger.error("%s: no such folder", original_pdf_dir)
-            return 1
+        fix = "pass the folder (or s3:// prefix) the requests were built from (buildsilver's _meta.json: pdf_root)"
+        original_pdf_dir = str(require_dir(original_pdf_dir, "original_pdf_dir", fix).resolve())
     convert_one = partial(convert, pdf_root=original_pdf_dir, cache_dir=output_dir / ".pdf_cache")
     counts = map_items(
         convert_one, read_results(batch_results_dir), output_dir, run, tool=TOOL, config=config,

@@ -14,6 +14,7 @@ from typing import Literal
 
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.pages import PDFIUM_LOCK, count_pages
 from vlm_ocr.prep.pdf import PdfError, RenderSpec, render_page
 from vlm_ocr.prep.runner import DEFAULT_RUN, RunArgs, map_items
@@ -33,10 +34,17 @@ class PageJob:
 
 
 def list_pdfs(source: str) -> list[str]:
-    """A PDF file, a folder (recursive) or a glob; local or s3://."""
+    """A PDF file, a folder (recursive) or a glob; local or s3://. Finding none is an InputError."""
+    fix = "pass a PDF, a folder of PDFs or a quoted glob (local or s3://)"
     if any(ch in source for ch in "*?["):
-        return fs.glob_paths(source)
-    return fs.list_files(source, ".pdf")
+        pdfs = fs.glob_paths(source)
+    elif not fs.is_remote(source) and not Path(source).exists():
+        raise InputError(f"source {source}: no such file or folder", fix)
+    else:
+        pdfs = fs.list_files(source, ".pdf")
+    if not pdfs:
+        raise InputError(f"source {source}: no PDF found", fix)
+    return pdfs
 
 
 def iter_jobs(pdfs: list[str], root: str, pages: list[int] | None, cache_dir: Path) -> Iterator[PageJob]:
@@ -94,11 +102,8 @@ def main(
     """
     config = dict(locals())
     pdfs = list_pdfs(source)
-    if not pdfs:
-        logger.error("%s: no PDFs", source)
-        return 1
     root = "" if len(pdfs) == 1 else source if not any(ch in source for ch in "*?[") else _glob_root(source)
-    spec = RenderSpec(longest_side=longest_side, min_dpi=min_dpi, max_dpi=max_dpi)
+    spec = RenderSpec(longest_side=longest_side, page_box="crop", min_dpi=min_dpi, max_dpi=max_dpi)
     with tempfile.TemporaryDirectory(prefix="renderpdf-") as cache:
         counts = map_items(
             partial(render, spec=spec, image_format=image_format, cache_dir=Path(cache)),

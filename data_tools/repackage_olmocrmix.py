@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from vlm_ocr.data.front_matter import FRONT_MATTER_KEYS, parse_page_markdown, split_front_matter
-from vlm_ocr.data.pairs import ScannedPair, scan_pairs
+from vlm_ocr.data.pairs import ScannedPair
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.files import atomic_write_text
 from vlm_ocr.prep.olmocrmix import (
     TarChunk,
@@ -22,6 +23,7 @@ from vlm_ocr.prep.olmocrmix import (
     write_parquet,
     write_tar_chunk,
 )
+from vlm_ocr.prep.pair_inputs import scan_input_pairs
 from vlm_ocr.prep.runner import DEFAULT_RUN, Collect, RunArgs, map_items
 
 logger = logging.getLogger(__name__)
@@ -105,12 +107,13 @@ def main(
     tag = dataset_tag(subset, split)
     config = {k: v for k, v in locals().items() if k != "tag"}
     processed_dir = processed_dir.resolve()
+    pairs, left_out = scan_input_pairs(processed_dir, "--processed_dir")
     records = Collect()
     read = partial(
         read_record, root=processed_dir, pdf_root=pdf_root, urls=load_urls(processed_dir), url_template=url_template
     )
     counts = map_items(
-        read, scan_pairs(processed_dir), output_dir, run, tool=TOOL, sink=records, stage="records", config=config,
+        read, pairs, output_dir, run, tool=TOOL, sink=records, stage="records", config=config, dropped=left_out,
         key=lambda pair: pair.markdown_path.relative_to(processed_dir).with_suffix("").as_posix(),
     )  # fmt: skip
     rows = sorted(records.results, key=lambda row: row["id"])
@@ -118,7 +121,9 @@ def main(
         logger.error("%d pairs could not be read (see %s/errors.records.jsonl)", counts.failed, output_dir)
         return 1
     if not rows:
-        raise RuntimeError(f"{processed_dir}: no readable md/pdf pairs to package")
+        raise InputError(
+            f"--processed_dir {processed_dir}: no readable md/pdf pair", f"see {output_dir}/errors.records.jsonl"
+        )
     members = [(row["id"], row["_pdf"], Path(row["_pdf"]).stat().st_size) for row in rows]
     chunks = plan_chunks(members, pdf_chunk_prefix or tag, max_tar_size_bytes)
     chunk_dir = output_dir / pdf_chunk_dir

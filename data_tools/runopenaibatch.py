@@ -13,8 +13,9 @@ from tqdm import tqdm
 
 from vlm_ocr.prep.batch_jobs import FINISHED, STORAGE_LIMIT_BYTES, Lifecycle, load_state, save_state, step, storage_used
 from vlm_ocr.prep.cli import tool_entry_point
+from vlm_ocr.prep.errors import InputError, require_dir
+from vlm_ocr.prep.meta import now_iso, write_meta
 from vlm_ocr.prep.openai_client import make_client
-from vlm_ocr.prep.runner import now_iso, write_meta
 
 logger = logging.getLogger(__name__)
 TOOL = "runopenaibatch"
@@ -64,17 +65,18 @@ def main(
     client = make_client()
     if clear_all_files:
         return delete_all_files(client, yes)
-    folder = folder.expanduser().resolve()
+    folder = require_dir(folder, "folder", "pass the folder of .jsonl request files (buildsilver's --output)").resolve()
     done_dir = (output_dir or folder.with_name(folder.name + "_done")).expanduser().resolve()
     started = now_iso()
     entries = load_state(folder, client)
     if not entries:
-        logger.error("%s: no .jsonl request files", folder)
-        return 1
+        raise InputError(f"folder {folder}: no .jsonl request file", "pass the folder buildsilver wrote (--output)")
     free = STORAGE_LIMIT_BYTES - storage_used(client)
     if free < 2 * max_gb * GIB:
-        logger.error("only %.2f GiB of OpenAI file storage free; %d GiB needed (2 x --max_gb)", free / GIB, 2 * max_gb)
-        return 1
+        raise InputError(
+            f"only {free / GIB:.2f} GiB of OpenAI file storage free, {2 * max_gb} GiB needed (2 x --max_gb)",
+            "lower --max_gb or delete old files (--clear_all_files)",
+        )
     cfg = Lifecycle(poll_interval_s, max_poll_interval_s, max_upload_attempts, max_gb * GIB)
     save_state(folder, entries)
     bar = tqdm(total=len(entries), desc=TOOL, unit="file", disable=None)

@@ -75,3 +75,14 @@ def test_gpu_mode_dry_run_on_cpu_with_one_7b_layer(tmp_path):
     report = json.loads(out.read_text())
     assert report["decoder_layers"] == 1 and report["attn_implementation"] == "sdpa_varlen"
     assert report["results"][0]["model_flops"] == report["results"][1]["model_flops"] > 1e12
+
+
+def test_optimizer_fidelity_smoke():
+    args = ["--steps", "3", "--widths", "32", "--only", "original", "optimi"]
+    out = run_script("benchmarks/optimizer_fidelity.py", *args)
+    report = json.loads(out[out.index("{") :])
+    results = report["results"]
+    assert report["steps"] == 3 and results["float32 AdamW (reference)"]["bytes_per_param"] == 16
+    assert results["torch AdamW on bf16 (the original)"]["bytes_per_param"] == 8
+    assert results["optimi AdamW, Kahan summation"]["bytes_per_param"] == 10
+    assert all(-1 <= r["cosine"] <= 1 and r["norm_ratio"] >= 0 for r in results.values())

@@ -178,7 +178,7 @@ def test_bench_predict_writes_a_candidate_and_scores_it(cli_env, tmp_path, share
     assert "tiny" in capsys.readouterr().out
 
 
-def test_the_recipe_config_trains_with_wandb_offline(cli_env, tmp_path, monkeypatch):
+def test_the_recipe_config_trains_with_wandb_offline(cli_env, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     mix = str(Path(TINY).parent / "mix_1025.yaml")
@@ -213,6 +213,8 @@ def test_the_recipe_config_trains_with_wandb_offline(cli_env, tmp_path, monkeypa
         str(tmp_path / "wandb"),
     )
     assert list((tmp_path / "wandb").rglob("*.wandb")), "W&B wrote no offline run"
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("metrics: ")]
+    assert printed and Path(printed[0].removeprefix("metrics: ")).is_dir()  # the offline run's folder, no object
     assert list(Path("runs/mix_1025/checkpoints").glob("*.ckpt"))
 
 
@@ -222,3 +224,33 @@ def test_bad_verb_usage_stops_with_a_message_that_says_what_to_do(cli_env, tmp_p
     with pytest.raises(SystemExit, match="RenderPage step has no cache_dir"):  # tiny.yaml renders uncached
         main(["cache-renders", "--config", TINY, *cli_env])
     assert not list(tmp_path.iterdir())  # nothing was written
+
+
+def test_fit_logs_once_per_optimizer_step_under_one_progress_bar(cli_env, tmp_path, capsys):
+    logs = tmp_path / "logs"
+    run(
+        "fit",
+        "--config",
+        TINY,
+        *cli_env,
+        "--data.num_workers",
+        "0",
+        "--trainer.max_steps",
+        "4",
+        "--trainer.limit_val_batches",
+        "0",
+        "--trainer.logger.init_args.save_dir",
+        str(logs),
+    )
+    out = capsys.readouterr().out
+    import pandas as pd
+
+    metrics = pd.read_csv(next(logs.rglob("metrics.csv")))
+    steps = metrics.dropna(subset=["lr-AdamW/decay"])["step"].tolist()
+    assert steps == [0, 1, 2, 3]  # accumulate_grad_batches 2: once per optimizer step, not per batch
+    norms = metrics["train/grad_norm"].dropna()
+    assert len(norms) == 4 and (norms > 0).all()
+    assert "train/loss_by_dataset/train" in metrics and not any(c.startswith("train/train/") for c in metrics)
+    bar = [line for line in out.replace("\r", "\n").splitlines() if line.startswith("Training")]
+    assert bar and "4/4 [" in bar[-1] and "step/s" in bar[-1]
+    assert all("/4 " in line or "/4|" in line or "/4 [" in line for line in bar)  # one total: the run's steps

@@ -26,7 +26,8 @@ def test_recipe_values(cli_env):
     assert model.hparams.lr_scheduler == "linear" and model.hparams.warmup_ratio == 0.1
     assert model.hparams.compile and not model.hparams.train_vision_tower
     opt = model.optimizer_factory([{"params": [torch.nn.Parameter(torch.zeros(1))]}])
-    assert opt.defaults["lr"] == 2e-5 and opt.defaults["betas"] == (0.9, 0.999)
+    assert type(opt).__module__.startswith("optimi") and opt.defaults["kahan_sum"] and not opt.defaults["decouple_lr"]
+    assert opt.defaults["lr"] == 2e-5 and (opt.defaults["beta1"], opt.defaults["beta2"]) == (0.9, 0.999)
     assert opt.defaults["eps"] == 1e-8 and opt.defaults["weight_decay"] == 0.01
     assert data.hparams.max_length == 8192 and data.hparams.batch_size == 1 and data.hparams.data_seed == 301
     assert [type(t).__name__ for t in data.transforms] == [
@@ -101,3 +102,22 @@ def test_packed_overlay_changes_only_the_packing_keys(cli_env):
         "data.pack_max_tokens",
         "model.compile_dynamic",
     }
+
+
+def test_olmocr_adamw_overlay_changes_only_the_optimizer(cli_env):
+    overlay = EXPERIMENTS[0].parent / "overlays" / "olmocr-adamw.yaml"
+    recipe = build_cli(["--config", str(MIX), *cli_env, "--trainer.accelerator", "cpu"], run=False)
+    original = build_cli(
+        ["--config", str(MIX), "--config", str(overlay), *cli_env, "--trainer.accelerator", "cpu"], run=False
+    )
+    opt = original.model.optimizer_factory([{"params": [torch.nn.Parameter(torch.zeros(1))]}])
+    assert type(opt) is torch.optim.AdamW and opt.defaults["betas"] == (0.9, 0.999)
+    assert opt.defaults["lr"] == 2e-5 and opt.defaults["eps"] == 1e-8 and opt.defaults["weight_decay"] == 0.01
+    recipe_config, original_config = recipe.config.as_dict(), original.config.as_dict()
+    changed = {
+        f"{section}.{key}"
+        for section in ("trainer", "data", "model")
+        for key in recipe_config[section]
+        if recipe_config[section][key] != original_config[section][key]
+    }
+    assert changed == {"model.optimizer"}

@@ -20,13 +20,28 @@ def doc(lang="en", valid="True", rot="0", body="\nHello world"):
 
 @pytest.mark.parametrize(
     ("lang", "expected"),
-    [("en", "en"), ("None", None), ("null", None), ("~", None), ("", None), ("no", "no"), ("'no'", "no"), ("on", "on")],
+    [
+        ("en", "en"),
+        ("None", None),
+        ("null", None),
+        ("NULL", None),
+        ("~", None),
+        ("", None),
+        ("none", "none"),  # YAML 1.1 reads `none` as a string, and the original writes it back as given
+        ("no", "no"),
+        ("'no'", "no"),
+        ("on", "on"),
+        ("EN", "EN"),
+    ],
 )
 def test_language_dialects(lang, expected):
     assert parse_page_markdown(doc(lang=lang)).primary_language == expected
 
 
-@pytest.mark.parametrize(("text", "expected"), [("True", True), ("true", True), ("False", False), ("false", False)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("True", True), ("true", True), ("False", False), ("false", False), ("yes", True), ("Off", False)],
+)
 def test_boolean_spellings(text, expected):
     assert parse_page_markdown(doc(valid=text)).is_rotation_valid is expected
 
@@ -53,7 +68,7 @@ def test_closing_line_of_four_dashes_is_not_a_close():
     ("content", "reason"),
     [
         ("Just text", "no front matter"),
-        (doc(valid="yes"), "must be true or false"),
+        (doc(valid="maybe"), "must be true or false"),
         (doc(rot="45"), "rotation_correction must be one of"),
         (doc(rot="ninety"), "must be an integer"),
         (HEAD.format(lang="en", valid="True", rot="0").replace("is_table: False\n", "") + "\nx", "lacks is_table"),
@@ -101,6 +116,15 @@ def test_writer_null_language_and_blank_page_end(null_language, line):
     assert line in written.split("\n")
     assert written.endswith("is_diagram: True\n---")
     assert parse_page_markdown(written).primary_language is None
+
+
+@pytest.mark.parametrize("language", ["EN", "English", "no", "pt-BR"])
+def test_training_target_writes_the_language_as_given(language):
+    from vlm_ocr.data.transforms import FormatTarget
+
+    page = PageResponse(language, True, 0, False, False, "Hei")
+    target = FormatTarget()({"page_data": page})["target"]
+    assert target.split("\n")[1] == f"primary_language: {language}"  # the recipe's f-string, never quoted
 
 
 def test_writer_quotes_yaml_special_languages():

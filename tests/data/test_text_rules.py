@@ -13,6 +13,9 @@ from vlm_ocr.data.text_rules import reformat_latex_bold_italic, text_rule_violat
         (r"\textbf{a {b} c} $$\textit{m}$$ \textbf{}", r"**a {b} c** $$\textit{m}$$ ****"),
         (r"x \textbf{ spaced } y", "x ** spaced ** y"),
         (r"\[\textit{a}\] \textit{b}", r"\[\textit{a}\] *b*"),
+        # as the original: the content of a converted command is kept as it is (the inner \textbf then
+        # breaks the rule filter's \textbf rule)
+        (r"\textbf{a \textbf{b} c}", r"**a \textbf{b} c**"),
     ],
 )
 def test_reformat_bold_italic(text, expected):
@@ -30,6 +33,9 @@ def test_reformat_bold_italic(text, expected):
         (r"a \to b", r"LaTeX command '\\to'"),
         (r"unconverted \textbf{bold", r"LaTeX command '\\textbf'"),
         (r"\BEGIN{TABULAR}", "LaTeX table environment"),
+        # as the original: LaTeX commands count inside HTML tables too (only math is exempt)
+        (r"<table><tr><td>see \cite{x}</td></tr></table>", r"LaTeX command '\\cite'"),
+        (r"\textbf{a \textbf{b}}", r"LaTeX command '\\textbf'"),
     ],
 )
 def test_rules_that_drop(text, reason):
@@ -46,6 +52,10 @@ def test_rules_that_drop(text, reason):
         r"\(x ∈ A\)",  # a symbol inside math is fine
         "<table><tr><td><table><tr><td>x</td></tr></table></td></tr></table>",  # nested tables
         "<table><tr><td>a<br>b</td></tr></table>",
+        "| a | b |\n---|---\n| 1 | 2 |",  # as the original: a separator row starts with a pipe
+        "Add a <tablespoon> of salt.",  # no table tag at all: nothing to validate
+        r"empty math \(\) and $$$$",  # as the original: math needs at least one character
+        "<table><tr><td>∈</td></tr></table>",  # as the original: symbols inside tables are fine
     ],
 )
 def test_rules_that_keep(text):

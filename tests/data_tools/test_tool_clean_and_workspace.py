@@ -10,6 +10,7 @@ from pdf_fixtures import SECRET_KEY, letter, make_pdf
 from data_tools import clean_olmocrmix, prepare_workspace
 from vlm_ocr.data.front_matter import read_page_markdown
 from vlm_ocr.data.pairs import scan_pairs
+from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.runner import RunArgs
 
 
@@ -35,7 +36,11 @@ def test_clean_writes_front_matter_links_and_sidecar(pair_tree, tmp_path, openai
     assert sidecar["model"] == "gpt-4o-2024-08-06" and sidecar["corrections_made"] == ["fixed spacing"]
     assert [p.markdown_path.name for p in scan_pairs(out)] == ["alpha.md", "beta-3.md", "gamma.md"]
     meta = json.loads((out / "_meta.json").read_text())
-    assert meta["counts"]["failed"] == 1 and meta["counts"]["dropped_reasons"] == {"multi-page PDF": 1}
+    assert meta["counts"]["failed"] == 1
+    assert meta["counts"]["dropped_reasons"] == {"multi-page PDF": 1, "no PDF beside the Markdown": 1}
+    assert {"item": "lonely.md", "reason": "no PDF beside the Markdown"} in [
+        json.loads(line) for line in (out / "dropped.jsonl").read_text().splitlines()
+    ]
     assert "refused" in (out / "errors.jsonl").read_text()
     assert SECRET_KEY not in (out / "_meta.json").read_text()
     calls = openai_stub.chat_calls
@@ -117,7 +122,8 @@ def test_workspace_pages_to_pairs(tmp_path, source_pdf):
         "failed": 1,
         "dropped_reasons": {},
     }
-    assert prepare_workspace.main(str(tmp_path / "nope"), out) == 1
+    with pytest.raises(InputError, match="no results"):
+        prepare_workspace.main(str(tmp_path / "nope"), out)
 
 
 def test_workspace_on_s3(tmp_path, source_pdf, s3_bucket):

@@ -10,7 +10,8 @@ import pytest
 from pdf_fixtures import letter, make_pdf
 
 from data_tools import prepare_olmocrmix, repackage_olmocrmix
-from vlm_ocr.prep.olmocrmix import PARQUET_SCHEMA, TAR_TAIL, gzip_bound, tar_entry_bytes, write_parquet
+from vlm_ocr.prep.errors import InputError
+from vlm_ocr.prep.olmocrmix import MIX_0225, PARQUET_SCHEMA, TAR_TAIL, gzip_bound, tar_entry_bytes, write_parquet
 from vlm_ocr.prep.runner import RunArgs
 
 
@@ -153,10 +154,10 @@ def test_prepare_max_examples_and_argument_checks(tmp_path):
     assert sorted(p.name for p in (tmp_path / "d" / "processed_s_t").glob("*.md")) == ["doc0.md", "doc1.md"]
     prepare_olmocrmix.main(dataset_path=str(hf), subset="s", split="t", destination=tmp_path / "z", max_examples=0)
     assert not list((tmp_path / "z" / "processed_s_t").glob("*.md"))
-    with pytest.raises(SystemExit, match="subset"):
+    with pytest.raises(InputError, match="subset"):
         prepare_olmocrmix.main(dataset_path=str(hf), destination=tmp_path / "d")
-    with pytest.raises(SystemExit, match="has no 02_loc"):  # checked before any download
-        prepare_olmocrmix.main(subset="02_loc", split="train", destination=tmp_path / "d")
+    with pytest.raises(InputError, match="has no 02_loc"):  # checked before any download
+        prepare_olmocrmix.main(dataset_path=MIX_0225, subset="02_loc", split="train", destination=tmp_path / "d")
 
 
 def test_hub_id_downloads_only_the_tag(tmp_path, monkeypatch):

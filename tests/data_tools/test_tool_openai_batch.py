@@ -20,6 +20,7 @@ from vlm_ocr.data.front_matter import read_page_markdown
 from vlm_ocr.data.prompts import build_openai_silver_data_prompt_v3_simple, openai_response_format_schema
 from vlm_ocr.prep import batch_io
 from vlm_ocr.prep.batch_jobs import STATE_NAME
+from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.runner import RunArgs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -176,9 +177,10 @@ def test_storage_check_and_missing_key(tmp_path, openai_stub, monkeypatch):
     reqs = tmp_path / "reqs"
     reqs.mkdir()
     (reqs / "one.jsonl").write_text(batch_io.chat_request_line("c.pdf", {}) + "\n")
-    assert runopenaibatch.main(reqs, max_gb=51) == 1  # 2 x 51 GiB > the 100 GiB account cap
+    with pytest.raises(InputError, match="--max_gb"):  # 2 x 51 GiB > the 100 GiB account cap
+        runopenaibatch.main(reqs, max_gb=51)
     monkeypatch.delenv("OPENAI_API_KEY")
-    with pytest.raises(SystemExit, match="OPENAI_API_KEY is not set"):
+    with pytest.raises(InputError, match="OPENAI_API_KEY is not set"):
         runopenaibatch.main(reqs)
 
 

@@ -9,6 +9,7 @@ from PIL import Image
 
 from data_tools import buildsilver, process_openai_batch_results, renderpdf, runopenaibatch
 from vlm_ocr.data.prompts import build_openai_silver_data_prompt, extract_raw_text
+from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.runner import RunArgs
 
 
@@ -129,7 +130,7 @@ def test_buildsilver_s3_glob_and_num_sample_docs(tmp_path, s3_bucket):
     assert json.loads((out / "_meta.json").read_text())["args"]["pdf_root"] == f"s3://{s3_bucket}/pdfs"
     path_list.write_text(f"\ns3://{s3_bucket}/pdfs/d0.pdf\n\n")
     assert buildsilver.main(path_list=path_list, output=tmp_path / "x", no_filter=True) == 0
-    with pytest.raises(SystemExit):
+    with pytest.raises(InputError, match="--first_n_pages"):
         buildsilver.main(glob_path="x", first_n_pages=3, max_sample_pages=2)
 
 

@@ -5,11 +5,13 @@ import io
 import json
 
 import pypdfium2 as pdfium
+import pytest
 from PIL import Image
 
 from data_tools import prepare_loc_transcripts as loc
 from data_tools import prepare_national_archive_transcripts as nara
 from vlm_ocr.data.front_matter import read_page_markdown
+from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.fetch import RetryPolicy
 from vlm_ocr.prep.runner import RunArgs
 
@@ -144,4 +146,5 @@ def test_nara_latest_transcription_tiff_conversion_and_filters(tmp_path, file_se
     assert "multi-frame image (2 frames)" in errors and "undecodable JSON line" in errors
     assert nara.main(input_dir=tmp_path / "exports", output_dir=out, retry=FAST) == 1
     assert json.loads((out / "_meta.json").read_text())["counts"]["skipped"] == 2
-    assert nara.main(input_dir=tmp_path / "nothing", output_dir=out) == 1
+    with pytest.raises(InputError, match="no \\*.jsonl file"):
+        nara.main(input_dir=tmp_path / "nothing", output_dir=out)

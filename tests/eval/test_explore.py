@@ -1,4 +1,5 @@
 import json
+import os
 import sys
 
 import nbformat
@@ -130,10 +131,20 @@ def test_notebook_is_stored_without_outputs():
     assert code and all(not cell.outputs and cell.execution_count is None for cell in code)
 
 
-def test_notebook_executes_on_predictions(predictions, kernel, monkeypatch, tmp_path):
+@pytest.mark.parametrize("start", ["notebooks", "root"])
+def test_notebook_executes_on_predictions(predictions, kernel, monkeypatch, start):
+    """Page paths relative to the repository root (where `make demo` predicts) are found wherever Jupyter starts."""
+    root = NOTEBOOK.parents[1]
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    for row in rows:
+        for key in ("source", "markdown_path"):
+            if row.get(key) and explore.Path(row[key]).is_absolute():
+                row[key] = os.path.relpath(row[key], root)
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     monkeypatch.setenv("VLM_OCR_PREDICTIONS", str(predictions))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(notebook, timeout=120, kernel_name=kernel, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    folder = NOTEBOOK.parent if start == "notebooks" else root
+    NotebookClient(notebook, timeout=120, kernel_name=kernel, resources={"metadata": {"path": str(folder)}}).execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)

@@ -99,6 +99,15 @@ def test_blank_page_predicted_blank_is_perfect():
     assert scores.compute()["bleu"] == 1.0
 
 
+def test_corpus_bleu_is_zero_when_every_generation_is_empty():
+    scores = DatasetScores()
+    scores.update("", page("the cat sat on the mat"), "length")
+    scores.update("", page(None), "length")
+    assert scores.compute()["bleu"] == 0.0
+    scores.update(page("the cat sat on the mat"), page("the cat sat on the mat"), "stop")
+    assert 0.0 < scores.compute()["bleu"] <= 1.0
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -16,6 +16,9 @@ HF_FILES = {
     "tokenizer.json",
     "tokenizer_config.json",
     "processor_config.json",
+    "preprocessor_config.json",
+    "chat_template.json",
+    "vlm_ocr_inference.json",
     "chat_template.jinja",
     "export_meta.json",
 }

@@ -1,5 +1,6 @@
 """model.compile compiles the decoder layers that training really runs, with the same loss and gradients."""
 
+import pytest
 import torch
 from tiny_setup import datamodule, module
 from torch._dynamo.utils import counters
@@ -7,6 +8,14 @@ from torch._dynamo.utils import counters
 from vlm_ocr.data.packing import PackCollator
 
 
+def test_model_compile_compiles_every_decoder_layer_and_nothing_else(tiny_vlm_dir):
+    system = module(tiny_vlm_dir, compile=True)
+    system.configure_model()  # the hook fit runs; compiling itself happens lazily, at the first forward
+    compiled = [m for m in system.model.modules() if getattr(m, "_compiled_call_impl", None) is not None]
+    assert compiled and compiled == list(system.model.get_decoder().layers)
+
+
+@pytest.mark.slow  # inductor compiles on the CPU for minutes; the test above keeps the wiring in the default suite
 def test_compiled_decoder_matches_eager_on_a_packed_batch(tiny_vlm_dir, sample_data_dir):
     data = datamodule(tiny_vlm_dir, sample_data_dir, train="train")
     data.setup("fit")

@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 from tiny_setup import datamodule, module
@@ -80,13 +82,53 @@ def test_no_attention_across_pages(tiny_vlm_dir, sample_data_dir, attn):
     torch.testing.assert_close(c[-first:], a[:first], rtol=1e-5, atol=1e-5)  # nor page 2 what precedes it
 
 
-def test_collator_starts_a_new_row_instead_of_cutting(tiny_vlm_dir, sample_data_dir):
+def recording_attention(calls: list) -> str:
+    """Register an attention implementation that notes, for every decoder attention call, the batch size and the
+    page boundaries (cu_seqlens) flash-attention 2 gets from transformers for these inputs (None: plain causal
+    attention over each whole row), then computes with sdpa_varlen."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    from transformers.modeling_flash_attention_utils import _is_packed_sequence, prepare_fa_kwargs_from_position_ids
+
+    from vlm_ocr.model.attention import sdpa_varlen_attention
+
+    def attention(module, query, key, value, attention_mask, position_ids=None, **kwargs):
+        if module.is_causal:  # decoder layers; the vision tower's blocks are not causal
+            rows = query.shape[0]
+            varlen = _is_packed_sequence(position_ids, rows)
+            calls.append((rows, prepare_fa_kwargs_from_position_ids(position_ids)[0][0].tolist() if varlen else None))
+        return sdpa_varlen_attention(module, query, key, value, attention_mask, position_ids=position_ids, **kwargs)
+
+    AttentionInterface.register("recording_sdpa_varlen", attention)
+    AttentionMaskInterface.register("recording_sdpa_varlen", sdpa_mask)
+    return "recording_sdpa_varlen"
+
+
+def test_a_pack_over_its_budget_stays_one_row_and_the_kernel_gets_every_page_boundary(
+    tmp_path, tiny_vlm_dir, sample_data_dir
+):
+    """The plan fell short (e.g. rotation augmentation changed an image size): no page is cut, no second row is
+    opened, and in a real fit the attention kernel is handed the pages' boundaries (with two rows, flash-attention 2
+    would get none and let the pages of a row see each other)."""
+    from tiny_setup import trainer
+    from torch.utils.data import DataLoader
+
+    calls = []
     data, samples, _ = samples_and_system(tiny_vlm_dir, sample_data_dir)
     lengths = [len(s["input_ids"]) for s in samples]
-    batch = PackCollator(data.inputs.pad_id, lengths[0] + lengths[1])(samples)
-    assert batch["page_lengths"] == [[lengths[0], lengths[1]], [lengths[2]]]
-    assert int((batch["page_index"] >= 0).sum()) == sum(lengths) and batch["num_pages"] == 3
-    assert batch["input_ids"].shape == (2, lengths[0] + lengths[1])
+    collate = PackCollator(data.inputs.pad_id, lengths[0] + lengths[1])  # the third page does not fit the plan
+    system = module(tiny_vlm_dir, attn_implementation=recording_attention(calls))
+    loader = DataLoader(samples, batch_size=len(samples), collate_fn=collate)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer(tmp_path, max_steps=1).fit(system, train_dataloaders=loader)
+    layers = system.model.config.text_config.num_hidden_layers
+    boundaries = [0, lengths[0], lengths[0] + lengths[1], sum(lengths)]
+    assert calls == [(1, boundaries)] * layers
+    assert any(f"a pack of 3 pages has {sum(lengths)} tokens, over the planned" in str(w.message) for w in caught)
+    batch = collate(samples)
+    assert batch["page_lengths"] == [lengths] and batch["input_ids"].shape == (1, sum(lengths))
+    assert batch["page_index"].tolist() == [[i for i, n in enumerate(lengths) for _ in range(n)]]
 
 
 def test_batch_sampler_packs_by_planned_length():

@@ -13,9 +13,11 @@ class ScriptedGenerator:
         self.tokenizer = tokenizer
         self.answers = list(answers)
         self.grids = []
+        self.pixels = []
 
     def generate(self, input_ids, attention_mask, pixel_values, image_grid_thw, **options):
         self.grids.append(image_grid_thw.tolist())
+        self.pixels.append(pixel_values)
         text = self.answers.pop(0)
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] + [
             self.tokenizer.convert_tokens_to_ids("<|im_end|>")
@@ -34,16 +36,28 @@ def test_rotation_to_fix():
     assert rotation_to_fix("not markdown with front matter") == 0
 
 
-def test_rotated_page_is_turned_and_predicted_again(tiny_vlm_dir, shared_fixtures):
-    pdf = shared_fixtures / "pdfs" / "edgar-rotated90.pdf"
+def first_batch(tiny_vlm_dir, pdf):
     data = PageDataModule(str(tiny_vlm_dir), predict_paths=[str(pdf)], transforms=[RenderPage(224), BuildMessages()])
     data.setup("predict")
-    batch = next(iter(data.predict_dataloader()))
+    return data, next(iter(data.predict_dataloader()))
+
+
+def test_rotated_page_is_turned_by_olmocrs_rule_and_predicted_again(tiny_vlm_dir, shared_fixtures):
+    """edgar-rotated90.pdf is edgar.pdf turned a quarter clockwise; olmOCR labels it 90 and its pipeline fixes it with
+    ROTATE_90 (counter-clockwise). The retry must show the model the upright page."""
+    data, batch = first_batch(tiny_vlm_dir, shared_fixtures / "pdfs" / "edgar-rotated90.pdf")
     upright = format_page_markdown(PageResponse("en", True, 0, False, False, "EDGAR"))
-    model = ScriptedGenerator(data.processor.tokenizer, [rotated_answer(270), upright])
+    model = ScriptedGenerator(data.processor.tokenizer, [rotated_answer(90), upright])
     rows = predict_rows(model, data.processor.tokenizer, batch, GenerationSpec(max_new_tokens=64), data.rotated_prompt)
     assert len(rows) == 1 and rows[0]["text"] == upright and rows[0]["finish_reason"] == "stop"
-    assert rows[0]["rotation_retry"]["degrees"] == 270
-    assert rows[0]["rotation_retry"]["first"]["text"] == rotated_answer(270)
+    assert rows[0]["rotation_retry"]["degrees"] == 90
+    assert rows[0]["rotation_retry"]["first"]["text"] == rotated_answer(90)
     (first,), (second,) = model.grids
     assert first[1:] == second[1:][::-1]  # the retry saw the page turned by a quarter: grid h and w swap
+
+    _, upright_batch = first_batch(tiny_vlm_dir, shared_fixtures / "pdfs" / "edgar.pdf")
+    reverse = data.rotated_prompt(str(shared_fixtures / "pdfs" / "edgar-rotated90.pdf"), 1, 270)["pixel_values"]
+    assert upright_batch["image_grid_thw"].tolist() == [second]
+    retried_off = (model.pixels[1] - upright_batch["pixel_values"]).abs().mean()
+    reverse_off = (reverse - upright_batch["pixel_values"]).abs().mean()
+    assert retried_off < reverse_off / 3  # the retry's page is the upright one, not the upside-down one

@@ -2,20 +2,22 @@
 disk is reported with the free space and leaves the previous checkpoint intact."""
 
 import json
-import os
+import select
 import shutil
 import signal
 import subprocess
 import textwrap
-import time
+from pathlib import Path
 
 import pytest
 import torch
 from training_runs import PYTHON, child_env
 
 from vlm_ocr.training.checkpoint_files import (
+    TEMP_MARK,
     CheckpointWriteError,
     CorruptCheckpoint,
+    checkpoint_candidates,
     record_path,
     save_verified,
     usable_checkpoint,
@@ -75,52 +77,104 @@ def test_fallback_picks_the_newest_valid_checkpoint_and_says_so(tmp_path, caplog
         usable_checkpoint(tmp_path / "nope.ckpt")
 
 
-SAVE_LOOP = textwrap.dedent(
+SAVES_KILLED_AT = textwrap.dedent(
     """
-    import sys, torch
-    from vlm_ocr.training.checkpoint_files import save_verified
-    step = 0
-    while True:
-        step += 1
-        save_verified({"global_step": step, "w": torch.full((4_000_000,), float(step))}, sys.argv[1])
-        print(step, flush=True)
+    import os, signal, sys, torch
+    from vlm_ocr.training import checkpoint_files
+    torch.set_num_threads(1)  # no thread pool to inherit across fork
+    state = {"global_step": 2, "epoch": 0, "state_dict": {"w": torch.full((20_000,), 2.0)}}
+    write = checkpoint_files._ChecksumWriter.write.__code__
+    for request in sys.stdin:  # "N": save_verified(state, argv[1]) in a fork that kills itself before its N-th step
+        kill_at, ran = int(request), [0]
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            def step():
+                ran[0] += 1
+                if ran[0] == kill_at:
+                    os.kill(os.getpid(), signal.SIGKILL)
+            def trace_line(frame, event, arg):
+                if event == "line":
+                    step()
+                return trace_line
+            def trace_call(frame, event, arg):
+                if frame.f_code.co_filename != checkpoint_files.__file__:
+                    return None
+                if frame.f_code is write:
+                    return step()  # one step per chunk of torch.save's bytes, not per line of the wrapper
+                return trace_line
+            sys.settrace(trace_call)
+            checkpoint_files.save_verified(state, sys.argv[1])
+            sys.settrace(None)
+            os.write(write_end, str(ran[0]).encode())
+            os._exit(0)
+        os.close(write_end)
+        _, status = os.waitpid(pid, 0)
+        steps = os.read(read_end, 64).decode() or "-"
+        os.close(read_end)
+        print(-os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status), steps, flush=True)
     """
 )
 
 
-def saved_step(path):
-    try:
-        return json.loads(record_path(path).read_text())["global_step"]
-    except (OSError, ValueError):  # not written yet
-        return 0
+class SavesKilledAt:
+    """A process that runs save_verified over `path` in a fork that SIGKILLs itself just before its N-th step: a line
+    of checkpoint_files code (the save and every helper it calls) or one write of torch.save's bytes. Steps are
+    counted, never timed: the kill lands at the same point of the save on any machine, however loaded."""
+
+    def __init__(self, path: Path):
+        command = [PYTHON, "-c", SAVES_KILLED_AT, str(path)]
+        self.process = subprocess.Popen(
+            command, env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def save(self, kill_at: int) -> tuple[int, str]:
+        """(exit status: -SIGKILL when killed, 0 when the save finished; the steps a finished save ran, else '-')."""
+        self.process.stdin.write(f"{kill_at}\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], 600)  # a guard against a hang, not a timing
+        assert ready, f"the save to be killed at step {kill_at} did not end"
+        status, steps = self.process.stdout.readline().split()
+        return int(status), steps
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        assert self.process.wait(timeout=600) == 0
 
 
 def test_kill_9_during_saves_never_leaves_a_bad_checkpoint_in_place(tmp_path):
-    path = tmp_path / "last.ckpt"
-    mid_save = 0  # kills that landed while a save was writing (its temp file is left behind)
-    for attempt in range(2):
-        before = saved_step(path)
-        process = subprocess.Popen([PYTHON, "-c", SAVE_LOOP, str(path)], env=child_env(), stdout=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 60
-            while saved_step(path) <= before:
-                assert process.poll() is None and time.monotonic() < deadline, "the save loop did not save"
-                time.sleep(0.01)
-            time.sleep(0.02 + 0.03 * attempt)  # land somewhere inside one of the next 16 MB saves
-            os.kill(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        record = verify(path)  # whatever was in place when the process died is complete and matches its record
+    """SIGKILL at every step of a save over an existing checkpoint: what is in place is always the old or the new
+    checkpoint, complete and matching its record; only temp names are left, and the next save clears them."""
+    folder, path = tmp_path / "checkpoints", tmp_path / "checkpoints" / "last.ckpt"
+    save_verified(checkpoint(1, numel=20_000), tmp_path / "old" / "last.ckpt")
+
+    def fresh_folder():
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(tmp_path / "old", folder)
+
+    saves = SavesKilledAt(path)
+    fresh_folder()
+    status, steps = saves.save(0)  # step 0 never comes: a whole save, to count its steps
+    assert status == 0 and int(steps) > 30  # stale sweep, torch.save's writes, fsyncs, checksum records, rename
+    in_place, left_temp = [], 0
+    for kill_at in range(1, int(steps) + 1):
+        fresh_folder()
+        assert saves.save(kill_at) == (-signal.SIGKILL, "-")
+        record = verify(path)  # whatever is in place is complete and matches its record
         saved = torch.load(path)
-        assert saved["global_step"] == record["global_step"] and bool((saved["w"] == record["global_step"]).all())
-        leftovers = [p.name for p in tmp_path.iterdir() if p.name not in ("last.ckpt", "last.ckpt.sum.json")]
-        assert all(".tmp-" in name for name in leftovers)  # only temp names, which nothing treats as checkpoints
-        mid_save += bool(leftovers)
-    assert mid_save >= 1
-    save_verified(checkpoint(99), path)  # the next save clears temp files left by a killed process
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt", "last.ckpt.sum.json"]
+        assert saved["global_step"] == record["global_step"]
+        assert bool((saved["state_dict"]["w"] == saved["global_step"]).all())
+        in_place.append(saved["global_step"])
+        leftovers = [p.name for p in folder.iterdir() if p.name not in ("last.ckpt", "last.ckpt.sum.json")]
+        assert all(TEMP_MARK in name for name in leftovers)  # only temp names, which nothing treats as checkpoints
+        left_temp += bool(leftovers)
+        assert checkpoint_candidates(folder) == [path]
+        save_verified(checkpoint(3, numel=20_000), path)  # the next save clears temp files left by the killed one
+        assert sorted(p.name for p in folder.iterdir()) == ["last.ckpt", "last.ckpt.sum.json"]
+    saves.close()
+    # early kills keep the old checkpoint, late ones the new one, and the switch happens once (at the rename)
+    assert in_place == sorted(in_place) and in_place[0] == 1 and in_place[-1] == 2
+    assert left_temp > int(steps) // 2  # most kill points fell while a temp file existed: inside the save proper
 
 
 FULL_DISK = textwrap.dedent(

@@ -46,9 +46,12 @@ def test_cluster_configs_differ_from_the_recipe_only_where_documented(name, stra
     assert callbacks(config) == [c for c in callbacks(RECIPE) if c not in dropped]
     assert ("plugins" in trainer) == plugins
     assert config["model"]["compile"] is (name == "mix_1025_ddp.yaml")
+    ours, recipe = config["model"]["optimizer"]["init_args"], RECIPE["model"]["optimizer"]["init_args"]
+    hyperparameters = ("lr", "betas", "eps", "weight_decay")  # the optimizer class may suit the strategy (commented)
+    assert {k: ours[k] for k in hyperparameters} == {k: recipe[k] for k in hyperparameters}
     skip = ["strategy", "callbacks", "plugins", *SHARED]
-    compiling = ["compile", "compile_dynamic"]
-    assert without(config, skip, compiling) == without(RECIPE, skip, compiling)  # everything else: the recipe
+    model_keys = ["compile", "compile_dynamic", "optimizer"]
+    assert without(config, skip, model_keys) == without(RECIPE, skip, model_keys)  # everything else: the recipe
 
 
 def test_the_recipe_carries_the_fault_tolerance_pieces():
@@ -71,6 +74,69 @@ def test_the_fsdp_and_ddp_configs_build(cli_env):
         ["--config", str(EXPERIMENTS / "mix_1025_fsdp.yaml"), *cli_env, "--trainer.accelerator", "cpu"], False
     )
     assert isinstance(fsdp.trainer.strategy, FSDP2Strategy)
+
+
+CPU_RUN = [  # one CPU process, one step, nothing written: the config's strategy and precision set the model up
+    "--trainer.accelerator",
+    "cpu",
+    "--trainer.devices",
+    "1",
+    "--model.compile",
+    "false",
+    "--trainer.max_steps",
+    "1",
+    "--trainer.accumulate_grad_batches",
+    "1",
+    "--trainer.limit_val_batches",
+    "0",
+    "--trainer.num_sanity_val_steps",
+    "0",
+    "--trainer.logger",
+    "false",
+    "--trainer.callbacks",
+    "[]",
+    "--trainer.enable_checkpointing",
+    "false",
+    "--data.num_workers",
+    "0",
+    "--data.train_roots",
+    "[train/document]",
+    "--data.eval_roots",
+    "{}",
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "strategy"), [("mix_1025_ddp.yaml", "DDPStrategy"), ("mix_1025_fsdp.yaml", "FSDP2Strategy")]
+)
+def test_cluster_configs_train_with_float32_rotary_frequencies(name, strategy, cli_env):
+    """bf16-true casts the module: the rotary frequencies stay the float32 ones the model was pretrained with."""
+    import torch
+    from rotary_state import FLOAT32_AND_FRESH, FrequencyRecorder
+
+    cli = build_cli(["--config", str(EXPERIMENTS / name), *cli_env, *CPU_RUN], run=False)
+    recorder = FrequencyRecorder()
+    cli.trainer.callbacks.append(recorder)
+    cli.trainer.fit(cli.model, datamodule=cli.datamodule)
+    assert type(cli.trainer.strategy).__name__ == strategy
+    assert next(cli.model.model.parameters()).dtype == torch.bfloat16
+    assert len(recorder.seen) == 1 and len(recorder.seen[0]) == 4
+    assert set(recorder.seen[0].values()) == {FLOAT32_AND_FRESH}
+
+
+def test_deepspeed_bf16_casts_keep_float32_rotary_frequencies(tiny_vlm_dir):
+    """What DeepSpeed does to the module (no deepspeed here): Lightning's DeepSpeedPrecision converts it, the engine
+    calls `.bfloat16()`."""
+    from lightning.pytorch.plugins.precision import DeepSpeedPrecision
+    from rotary_state import FLOAT32_AND_FRESH, frequencies_state
+
+    from vlm_ocr.model.loading import load_model
+
+    config = yaml.safe_load((EXPERIMENTS / "deepspeed" / "mix_1025_deepspeed.yaml").read_text())
+    precision = config["trainer"]["precision"]
+    model = DeepSpeedPrecision(precision).convert_module(load_model(str(tiny_vlm_dir), "bfloat16", "sdpa")).bfloat16()
+    state = frequencies_state(model)
+    assert len(state) == 4 and set(state.values()) == {FLOAT32_AND_FRESH}
 
 
 def test_the_deepspeed_config_parses_and_builds_where_deepspeed_is_installed(cli_env):

@@ -47,7 +47,7 @@ def test_a_poisoned_step_is_skipped_logged_and_training_goes_on(tmp_path, tiny_v
     assert all(torch.isfinite(w).all() for w in final.values())
     assert guard.skipped == 1 and guard.consecutive == 0
     assert float(trainer.callback_metrics["train/nonfinite_skipped"]) == 1.0
-    assert {"train/document/loss", "train/table/loss"} <= set(trainer.callback_metrics)  # loss per dataset
+    assert {"train/loss_by_dataset/document", "train/loss_by_dataset/table"} <= set(trainer.callback_metrics)
     assert guard.state_dict() == {"skipped": 1, "consecutive": 0}  # kept in checkpoints
 
 

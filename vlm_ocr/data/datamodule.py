@@ -13,7 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import BatchSampler, ConcatDataset, DataLoader, Dataset
 
 from vlm_ocr.data.answer_tokens import AnswerTokens
-from vlm_ocr.data.augment import rotate_clockwise
+from vlm_ocr.data.augment import same_pages_every_epoch, turn_counter_clockwise
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.dataset import PageDataset
 from vlm_ocr.data.index import DatasetIndex, build_index
@@ -21,9 +21,11 @@ from vlm_ocr.data.mixing import WeightedMix, dataset_weights, describe_mix
 from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, planned_tokens
 from vlm_ocr.data.predict_pages import EvalPromptDataset, PdfPageDataset
 from vlm_ocr.data.processor import QwenInputs
+from vlm_ocr.data.roots import check_roots
 from vlm_ocr.data.sample import Transform
 from vlm_ocr.data.sampler import EpochSampler, ResumableDataLoader, ShardedBatches
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ReformatLatexBoldItalic, RenderPage
+from vlm_ocr.errors import UsageError
 from vlm_ocr.model.loading import load_processor
 from vlm_ocr.prep.files import atomic_write_text
 from vlm_ocr.prep.pdf import render_page
@@ -31,7 +33,7 @@ from vlm_ocr.prep.pdf import render_page
 logger = logging.getLogger(__name__)
 
 
-class TooMuchBadData(RuntimeError):
+class TooMuchBadData(UsageError):
     """More of a root's files are bad than the configured share allows."""
 
 
@@ -52,6 +54,8 @@ class PageDataModule(L.LightningDataModule):
         train_transforms: extra steps for training only, inserted before the last `train_insert_from_end`
             steps of `transforms` (augmentation after rendering, before the target is formatted).
         train_insert_from_end: where train_transforms go, counted from the end of `transforms`.
+        eval_transforms: extra steps for the eval sets (not predict), inserted where train_transforms go; drawn as
+            in epoch 0, so every validation sees the same pages (the recipe: RotationAugmentation, as the original).
         max_length: most tokens per sample.
         overlong: `drop` or `truncate` samples over max_length (both counted).
         batch_size: pages per batch (without packing).
@@ -80,6 +84,7 @@ class PageDataModule(L.LightningDataModule):
         transforms: list[Transform] | None = None,
         train_transforms: list[Transform] | None = None,
         train_insert_from_end: int = 2,
+        eval_transforms: list[Transform] | None = None,
         max_length: int = 8192,
         overlong: Literal["drop", "truncate"] = "drop",
         batch_size: int = 1,
@@ -93,9 +98,10 @@ class PageDataModule(L.LightningDataModule):
         report_dir: str | None = None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["transforms", "train_transforms"])
+        self.save_hyperparameters(ignore=["transforms", "train_transforms", "eval_transforms"])
         self.transforms = list(transforms or [])
         self.train_transforms = list(train_transforms or [])
+        self.eval_transforms = list(eval_transforms or [])
         self.processor: Any = None
         self.inputs: QwenInputs | None = None
         self.train_set: Any = None
@@ -145,9 +151,15 @@ class PageDataModule(L.LightningDataModule):
             lines = [json.dumps({"dataset": index.name, "path": b.path, "reason": b.reason}) for b in index.bad]
             atomic_write_text(path, "".join(line + "\n" for line in lines))
 
-    def train_steps(self) -> list[Transform]:
+    def _with_extra_steps(self, extra: list[Transform]) -> list[Transform]:
         cut = len(self.transforms) - self.hparams.train_insert_from_end
-        return self.transforms[:cut] + self.train_transforms + self.transforms[cut:]
+        return self.transforms[:cut] + extra + self.transforms[cut:]
+
+    def train_steps(self) -> list[Transform]:
+        return self._with_extra_steps(self.train_transforms)
+
+    def eval_steps(self) -> list[Transform]:
+        return [same_pages_every_epoch, *self._with_extra_steps(self.eval_transforms)]
 
     def _step(self, kind: type) -> Any:
         """The pipeline's step of this kind (its defaults when the pipeline has none)."""
@@ -169,15 +181,19 @@ class PageDataModule(L.LightningDataModule):
             self.processor = load_processor(hp.processor_path)
             self.inputs = QwenInputs(self.processor, hp.max_length, hp.overlong)
         if stage in ("fit", None) and self.train_set is None:
+            check_roots(hp.data_root, "train_roots", list(hp.train_roots or []))
             self.train_set = self.build_train_set()
         if stage in ("fit", "validate", "test", None) and not self.eval_sets:
+            check_roots(hp.data_root, "eval_roots", list((hp.eval_roots or {}).values()))
             self.eval_sets = [self.build_eval_set(name) for name in self.eval_names]
         if stage == "predict" and self.predict_set is None:
             render, messages = self._step(RenderPage), self._step(BuildMessages)
             parts: list[Dataset] = [PdfPageDataset(list(hp.predict_paths or []), render.spec, self.inputs, messages)]
             for name in hp.predict_eval_datasets or []:
                 if name not in self.eval_names:
-                    raise ValueError(f"predict_eval_datasets: unknown eval dataset {name!r}; known: {self.eval_names}")
+                    raise UsageError(
+                        f"--data.predict_eval_datasets: unknown eval dataset {name!r}; known: {self.eval_names}"
+                    )
                 index = self._index(hp.eval_roots[name], name)
                 parts.append(EvalPromptDataset(PageDataset(name, index.pages, self.transforms), self.inputs))
             self.predict_set = parts[0] if len(parts) == 1 else ConcatDataset(parts)
@@ -194,12 +210,18 @@ class PageDataModule(L.LightningDataModule):
             for root in self.hparams.train_roots or []
         ]
         if not parts:
-            raise ValueError("data.train_roots is empty: fit needs at least one pair tree")
+            raise UsageError("--data.train_roots is empty: fit needs at least one pair tree")
+        empty = [part.name for part in parts if len(part) == 0]
+        if empty:
+            raise UsageError(
+                f"--data.train_roots: no usable page (PDF + Markdown pair) in {', '.join(empty)}: "
+                "nothing to train on; check the folder (bad pairs are listed in the run's data_report_*.jsonl)"
+            )
         return parts[0] if len(parts) == 1 else ConcatPages(parts)
 
     def build_eval_set(self, name: str) -> PageDataset:
         index = self._index(self.hparams.eval_roots[name], name)
-        return PageDataset(name, index.pages, [*self.transforms, self.inputs], seed=self.hparams.data_seed)
+        return PageDataset(name, index.pages, [*self.eval_steps(), self.inputs], seed=self.hparams.data_seed)
 
     def _loader(self, dataset: Any, shuffle: bool, padding_side: str = "right") -> DataLoader:
         hp = self.hparams
@@ -281,9 +303,13 @@ class PageDataModule(L.LightningDataModule):
     def test_dataloader(self) -> list[DataLoader]:
         return self.val_dataloader()
 
+    def page_prompt_settings(self) -> tuple[Any, list[dict[str, Any]]]:
+        """How predict turns a page into a prompt: the RenderSpec and the chat messages (an image placeholder)."""
+        return self._step(RenderPage).spec, self._step(BuildMessages)({})["messages"]
+
     def rotated_prompt(self, source: str, page: int, degrees: int) -> dict[str, Any]:
-        """Prompt tensors for `page` (1-based) of `source`, turned clockwise by `degrees` (predict's retry)."""
-        image = rotate_clockwise(render_page(source, page - 1, self._step(RenderPage).spec), degrees)
+        """Prompt tensors for `page` (1-based) of `source` turned by a rotation_correction (predict's retry)."""
+        image = turn_counter_clockwise(render_page(source, page - 1, self._step(RenderPage).spec), degrees)
         return self.inputs.prompt(self._step(BuildMessages)({})["messages"], image)
 
     def predict_dataloader(self) -> DataLoader:

@@ -10,7 +10,12 @@ import yaml
 
 ROTATIONS = (0, 90, 180, 270)
 FRONT_MATTER_KEYS = ("primary_language", "is_rotation_valid", "rotation_correction", "is_table", "is_diagram")
-_NULL_WORDS = {"", "null", "none", "~"}
+# YAML 1.1's null spellings (what the original's safe_load reads as missing) and the legacy writer's `None`,
+# which the original keeps as the string "None" and writes back unchanged: the same target either way.
+_NULL_WORDS = {"", "~", "null", "Null", "NULL", "None"}
+# YAML 1.1 booleans, as the original's safe_load reads them (its other strings: True only for "true", any case).
+_TRUE_WORDS = {"yes", "Yes", "YES", "on", "On", "ON"}
+_FALSE_WORDS = {"no", "No", "NO", "off", "Off", "OFF"}
 _PLAIN_LANGUAGE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z0-9]+)?$")
 # Plain YAML 1.1 scalars that other readers (PyYAML safe_load) turn into booleans or null.
 _YAML_SPECIAL = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "none"}
@@ -87,10 +92,10 @@ def split_front_matter(content: str, source: str | Path | None = None) -> tuple[
 
 
 def _as_bool(key: str, value: str, source: str | Path | None) -> bool:
-    lowered = value.strip().lower()
-    if lowered == "true":
+    value = value.strip()
+    if value.lower() == "true" or value in _TRUE_WORDS:
         return True
-    if lowered == "false":
+    if value.lower() == "false" or value in _FALSE_WORDS:
         return False
     raise FrontMatterError(source, f"{key} must be true or false, got {value!r}")
 
@@ -122,7 +127,7 @@ def parse_page_markdown(
     if rotation not in ROTATIONS:
         raise FrontMatterError(source, f"rotation_correction must be one of {ROTATIONS}, got {rotation}")
     return PageResponse(
-        primary_language=None if language.lower() in _NULL_WORDS else language,
+        primary_language=None if language in _NULL_WORDS else language,
         is_rotation_valid=_as_bool("is_rotation_valid", data["is_rotation_valid"], source),
         rotation_correction=rotation,
         is_table=_as_bool("is_table", data["is_table"], source),
@@ -151,7 +156,7 @@ def _format_language(language: str | None, null_language: str) -> str:
     return yaml.safe_dump(language, default_style="'").strip()
 
 
-def format_page_markdown(page: PageResponse, *, null_language: str = "null") -> str:
+def format_page_markdown(page: PageResponse, *, null_language: str = "null", language_as_given: bool = False) -> str:
     """Write a PageResponse as front matter + text, the one spelling used everywhere.
 
     Booleans render as True/False, a missing language as `null_language` (`null` in files; the
@@ -160,10 +165,15 @@ def format_page_markdown(page: PageResponse, *, null_language: str = "null") -> 
     Args:
         page: the page to write.
         null_language: the spelling of a missing language.
+        language_as_given: write the language unquoted, as the recipe's target does (`EN`, `no`); files
+            quote what YAML would misread.
     """
+    language = page.primary_language
+    if not (language_as_given and language is not None):
+        language = _format_language(language, null_language)
     head = (
         "---\n"
-        f"primary_language: {_format_language(page.primary_language, null_language)}\n"
+        f"primary_language: {language}\n"
         f"is_rotation_valid: {page.is_rotation_valid}\n"
         f"rotation_correction: {page.rotation_correction}\n"
         f"is_table: {page.is_table}\n"

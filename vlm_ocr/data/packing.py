@@ -4,22 +4,25 @@ The plan uses token counts from the dataset index, so nothing is rendered or tok
 tokens (counted once from the chat template), exact image tokens from the page size and the render settings,
 and the answer's tokens as the index stored them (tokenized once when the index was built, cached under the
 tokenizer's fingerprint; an index built without a tokenizer falls back to an estimate from the character
-count). The collator then packs the real samples: a page that does not fit the current row starts a new one,
-so a plan that falls short never cuts or drops a page.
+count). The collator then concatenates the real samples into one row: a plan that falls short (e.g. a page
+rotated by augmentation has another image size) makes that row longer than the budget, but never cuts or drops a
+page and never opens a second row. One row is what every attention backend reads page boundaries from: flash-attention
+2 gets varlen boundaries from the position ids only at batch size 1 (with two rows it would run plain causal
+attention over each whole row, pages seeing each other), and one longer row holds fewer tokens than two padded ones.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 from torch.utils.data import Sampler
 
-from vlm_ocr.data.collate import Collator, pad_rows
+from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.index import PageRecord
-from vlm_ocr.data.processor import IGNORE_INDEX
 from vlm_ocr.prep.pdf import RenderSpec, render_scale
 
 PATCH, MERGE = 14, 2
@@ -96,17 +99,22 @@ class PackingBatchSampler(Sampler[list[Any]]):
 
 
 class PackCollator:
-    """Concatenate samples into rows of at most `max_tokens` tokens (one row unless the plan fell short).
+    """Concatenate samples into one row (batch size 1), however long the planned pack turned out.
 
-    The batch has no attention_mask: the model derives per-page causal attention from the per-page
-    position ids that VlmOcrModule builds from `page_lengths`. `page_index` gives each token's page
-    (-1 on padding) for per-page loss weighting.
+    The batch has no attention_mask and no padding: the model derives per-page causal attention from the per-page
+    position ids that VlmOcrModule builds from `page_lengths` (one list: the single row). `page_index` gives each
+    token's page for per-page loss weighting.
+
+    Args:
+        pad_id: padding id (only for batches whose samples were all dropped).
+        max_tokens: the pack budget of the plan; a row over it is warned about once (the plan under-estimates).
     """
 
     def __init__(self, pad_id: int, max_tokens: int):
         self.pad_id = pad_id
         self.max_tokens = max_tokens
         self.plain = Collator(pad_id)
+        self._warned = False
 
     def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
         batch = self.plain([item for item in items if "dropped" in item])  # records of dropped samples
@@ -118,29 +126,20 @@ class PackCollator:
         )
         if not samples:
             return batch
-        rows: list[list[int]] = [[]]
-        used = 0
-        for i, sample in enumerate(samples):
-            length = len(sample["input_ids"])
-            if rows[-1] and used + length > self.max_tokens:
-                rows.append([])
-                used = 0
-            rows[-1].append(i)
-            used += length
-
-        def joined(key: str) -> list[torch.Tensor]:
-            return [torch.cat([samples[i][key] for i in row]) for row in rows]
-
-        batch["input_ids"] = pad_rows(joined("input_ids"), self.pad_id, "right")
-        batch["labels"] = pad_rows(joined("labels"), IGNORE_INDEX, "right")
-        if "mm_token_type_ids" in samples[0]:
-            batch["mm_token_type_ids"] = pad_rows(joined("mm_token_type_ids"), 0, "right")
-        page_index = [torch.cat([torch.full((len(samples[i]["input_ids"]),), i) for i in row]) for row in rows]
-        batch["page_index"] = pad_rows(page_index, -1, "right")
-        batch["page_lengths"] = [[len(samples[i]["input_ids"]) for i in row] for row in rows]
-        order = [i for row in rows for i in row]  # images in the order their tokens appear
-        batch["pixel_values"] = torch.cat([samples[i]["pixel_values"] for i in order])
-        batch["image_grid_thw"] = torch.cat([samples[i]["image_grid_thw"] for i in order])
-        batch["markdown_paths"] = [samples[i]["markdown_path"] for i in order]
+        lengths = [len(s["input_ids"]) for s in samples]
+        if sum(lengths) > self.max_tokens and not self._warned:
+            warnings.warn(
+                f"a pack of {len(samples)} pages has {sum(lengths)} tokens, over the planned {self.max_tokens}: it "
+                "runs as one longer row (the plan's token counts fall short, e.g. after rotation augmentation)",
+                stacklevel=2,
+            )
+            self._warned = True
+        for key in ("input_ids", "labels", "mm_token_type_ids"):
+            if key in samples[0]:
+                batch[key] = torch.cat([s[key] for s in samples])[None]
+        batch["page_index"] = torch.cat([torch.full((n,), i) for i, n in enumerate(lengths)])[None]
+        batch["page_lengths"] = [lengths]
+        batch["pixel_values"] = torch.cat([s["pixel_values"] for s in samples])
+        batch["image_grid_thw"] = torch.cat([s["image_grid_thw"] for s in samples])
         batch["datasets"] = [s.get("dataset") for s in samples]  # indexed like page_index
         return batch

@@ -9,6 +9,7 @@ from torch.utils.data import Dataset
 
 from vlm_ocr.data.processor import QwenInputs
 from vlm_ocr.data.transforms import BuildMessages
+from vlm_ocr.errors import UsageError
 from vlm_ocr.prep.pdf import PdfError, RenderSpec, page_count, render_page
 
 
@@ -22,7 +23,7 @@ def expand_pdf_paths(paths: list[str]) -> list[Path]:
         elif path.is_file():
             found.append(path)
         else:
-            raise FileNotFoundError(f"{path}: no such PDF file or folder")
+            raise UsageError(f"--data.predict_paths: {path}: no such PDF file or folder")
     return found
 
 

@@ -24,7 +24,7 @@ class RenderCache:
 
     def key(self, pdf_path: str | Path, page_index: int, spec: RenderSpec) -> str:
         digest = hashlib.sha256(Path(pdf_path).read_bytes())
-        digest.update(f"|page={page_index}|{spec.longest_side}|{spec.min_dpi}|{spec.max_dpi}".encode())
+        digest.update(f"|page={page_index}|{spec!r}".encode())  # every RenderSpec field
         return digest.hexdigest()
 
     def path(self, key: str) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 from reportlab.lib.pagesizes import letter
 from reportlab.pdfgen.canvas import Canvas
 
+from vlm_ocr.data.augment import CORRECTION
 from vlm_ocr.data.front_matter import PageResponse, format_page_markdown
 from vlm_ocr.prep.files import atomic_write_bytes, atomic_write_text
 
@@ -88,7 +89,7 @@ def blank_page(rng: random.Random) -> PageContent:
 
 def rotated_page(rng: random.Random) -> PageContent:
     para = _paragraph(rng)
-    return PageContent([("para", para)], _page(para, rotation=90), rotate=90)
+    return PageContent([("para", para)], _page(para, rotation=CORRECTION[90]), rotate=90)  # olmOCR's label: 270
 
 
 KINDS: dict[str, Callable[[random.Random], PageContent]] = {
@@ -110,7 +111,7 @@ def draw_pdf(content: PageContent) -> bytes:
     canvas = Canvas(buffer, pagesize=letter, invariant=1, pageCompression=1)
     if content.rotate:
         canvas.translate(WIDTH, 0)
-        canvas.rotate(content.rotate)  # counter-clockwise: the page needs a clockwise correction
+        canvas.rotate(content.rotate)  # counter-clockwise, so the label is CORRECTION[rotate]
     width = HEIGHT if content.rotate in (90, 270) else WIDTH
     y = (WIDTH if content.rotate in (90, 270) else HEIGHT) - MARGIN
     for kind, text in content.blocks:

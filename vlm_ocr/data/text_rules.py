@@ -4,9 +4,13 @@ Fixes against the original (data_tools spec 14 and 16.5-16.6), keeping the recip
 - LaTeX commands match as whole commands (`\\to` no longer hits `\\top`, `\\today` or `C:\\tools`), and the
   `\\textbb` typo is `\\textbf` (an unconverted bold command is what the rule meant to catch);
 - Unicode math symbols are looked for outside math spans and HTML tables, not inside `\\(...\\)`;
-- a Markdown table needs a real separator row (`|---|:--:|`), so pipe rows holding dates do not count;
+- a Markdown table needs a real separator row (`|---|:--:|`, leading pipe as in the original), so pipe rows
+  holding dates do not count;
 - nested HTML tables are checked as one outer table instead of being always rejected;
 - math that cannot be checked is an error, never a silent drop of every math sample.
+Everything else is the original's rule as its code runs it: LaTeX commands inside HTML tables count, a
+`\\textbf{..}` nested in another `\\textbf{..}` stays as it is (and then breaks the rule). The parity suite
+(tests/parity) checks each of these against olmocr itself.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 
 MATH_PATTERNS = (
-    re.compile(r"\$\$(.*?)\$\$", re.DOTALL),
-    re.compile(r"\\\((.*?)\\\)", re.DOTALL),
-    re.compile(r"\\\[(.*?)\\\]", re.DOTALL),
+    re.compile(r"\$\$(.+?)\$\$", re.DOTALL),
+    re.compile(r"\\\((.+?)\\\)", re.DOTALL),
+    re.compile(r"\\\[(.+?)\\\]", re.DOTALL),
 )
 
 MATH_SYMBOLS = frozenset(
@@ -64,7 +68,7 @@ _LATEX_COMMAND = re.compile(
     "|".join(re.escape(c) + (r"(?![A-Za-z])" if c[-1].isalpha() else "") for c in LATEX_COMMANDS)
 )
 _LATEX_TABLE_ENV = re.compile(r"\\begin\{(table|tabular)\}", re.IGNORECASE)
-_TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?$")
+_TABLE_SEPARATOR = re.compile(r"^\|\s*:?-+:?\s*(\|\s*:?-+:?\s*)+\|?$")
 _TABLE_TAG = re.compile(r"<table\b[^>]*>|</table\s*>", re.IGNORECASE)
 
 MathChecker = Callable[[list[str]], "list[str | None]"]
@@ -86,7 +90,7 @@ def math_spans(text: str) -> list[str]:
 
 
 def _replace_command(text: str, command: str, marker: str) -> str:
-    """Replace `\\command{...}` (brace-counted, nesting allowed) by marker + content + marker."""
+    """Replace `\\command{...}` (brace-counted) by marker + content + marker; the content is kept as it is."""
     opening = f"\\{command}{{"
     out, pos = [], 0
     while (start := text.find(opening, pos)) != -1:
@@ -100,7 +104,7 @@ def _replace_command(text: str, command: str, marker: str) -> str:
             pos = start + len(opening)
             continue
         inner = text[start + len(opening) : i - 1]
-        out.append(f"{marker}{_replace_command(inner, command, marker)}{marker}")
+        out.append(f"{marker}{inner}{marker}")
         pos = i
     out.append(text[pos:])
     return "".join(out)
@@ -176,7 +180,7 @@ def html_tables_valid(text: str) -> bool:
     if "<table" not in text.lower():
         return True
     spans = outer_html_tables(text)
-    if not spans:
+    if spans is None:
         return False
     for span in spans:
         parser = _TagStack()
@@ -203,14 +207,14 @@ def text_rule_violation(text: str, math_checker: MathChecker | None) -> str | No
         error = next((e for e in math_checker(equations) if e), None)
         if error:
             return f"equation does not render: {error}"
-    tables = outer_html_tables(text) or []
-    outside = remove_math(text)
-    for table in tables:
-        outside = outside.replace(table, " ")
+    without_math = remove_math(text)
+    outside = without_math
+    for table in outer_html_tables(text) or []:
+        outside = outside.replace(remove_math(table), " ")
     symbol = next((ch for ch in outside if ch in MATH_SYMBOLS), None)
     if symbol is not None:
-        return f"unicode math symbol {symbol!r} outside math"
-    command = _LATEX_COMMAND.search(outside)
+        return f"unicode math symbol {symbol!r} outside math and tables"
+    command = _LATEX_COMMAND.search(without_math)
     if command is not None:
         return f"LaTeX command {command.group(0)!r} outside math"
     if _LATEX_TABLE_ENV.search(text):

@@ -90,20 +90,28 @@ class TextRuleFilter:
 
 
 class RenderPage:
-    """Render the page's PDF into `image`.
+    """Render the page's PDF into `image`, as the original renders it by default.
 
     Args:
-        longest_side: pixels of the image's longest side (1288 in the recipe).
-        min_dpi: lower DPI bound for huge pages.
-        max_dpi: upper DPI bound for tiny pages.
+        longest_side: pixels of the image's longest side (1288 in the recipe); the size is the original's
+            to the pixel for every page size (its `pdfinfo` + `pdftoppm` arithmetic).
+        page_box: `media` renders the MediaBox, as the original (`pdftoppm` without `-cropbox`); `crop`
+            renders the CropBox a viewer shows (another image and grid where the two boxes differ).
+        min_dpi: optional lower DPI bound for huge pages (None: none, as the original).
+        max_dpi: optional upper DPI bound for tiny pages (None: none, as the original).
         cache_dir: a content-addressed cache of rendered pages (PNG), reused across epochs and runs;
             None renders every time. `python -m vlm_ocr cache-renders` fills it ahead of training.
     """
 
     def __init__(
-        self, longest_side: int = 1288, min_dpi: float = 36.0, max_dpi: float = 600.0, cache_dir: str | None = None
+        self,
+        longest_side: int = 1288,
+        page_box: Literal["media", "crop"] = "media",
+        min_dpi: float | None = None,
+        max_dpi: float | None = None,
+        cache_dir: str | None = None,
     ):
-        self.spec = RenderSpec(longest_side=longest_side, min_dpi=min_dpi, max_dpi=max_dpi)
+        self.spec = RenderSpec(longest_side=longest_side, page_box=page_box, min_dpi=min_dpi, max_dpi=max_dpi)
         self.cache = RenderCache(cache_dir) if cache_dir else None
 
     def render(self, pdf_path: str, page_index: int = 0) -> Image.Image:
@@ -120,7 +128,7 @@ class RenderPage:
 
 
 class FormatTarget:
-    """The answer text: front matter + text, the recipe's exact format, stripped.
+    """The answer text: front matter + text, the recipe's exact format (language written as given), stripped.
 
     Args:
         null_language: spelling of a missing language; the recipe's target writes `None`.
@@ -130,7 +138,9 @@ class FormatTarget:
         self.null_language = null_language
 
     def __call__(self, sample: Sample) -> Sample:
-        return {**sample, "target": format_page_markdown(sample["page_data"], null_language=self.null_language).strip()}
+        page = sample["page_data"]
+        target = format_page_markdown(page, null_language=self.null_language, language_as_given=True)
+        return {**sample, "target": target.strip()}
 
 
 class BuildMessages:

@@ -159,8 +159,10 @@ def diff_html(prediction: str, reference: str, context: int = 3) -> str:
 
 
 def page_image(source: str | Path, page: int = 1, longest_side: int = 768) -> Image.Image:
-    """Render page `page` (1-based, as in predictions files) of a PDF."""
-    return render_page(source, page - 1, RenderSpec(longest_side=longest_side, min_dpi=1.0))
+    """Render page `page` (1-based, as in predictions files) of a PDF, its longest side `longest_side` pixels."""
+    image = render_page(source, page - 1, RenderSpec(longest_side=longest_side, page_box="crop", min_dpi=1.0))
+    image.thumbnail((longest_side, longest_side))  # the render may round up by a pixel
+    return image
 
 
 def _image_html(image: Image.Image) -> str:

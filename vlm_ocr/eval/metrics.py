@@ -209,6 +209,15 @@ class DatasetScores:
             self.corpus_bleu.update([predicted_text], [[expected_text]])
         return score
 
+    def bleu(self) -> float:
+        """Corpus BLEU; 1 when every page had an empty reference and an empty prediction, 0 when every prediction
+        was empty but some reference was not (torchmetrics cannot compute BLEU without predicted words)."""
+        if self.corpus_bleu.target_len == 0:
+            return 1.0
+        if self.corpus_bleu.preds_len == 0:
+            return 0.0
+        return float(self.corpus_bleu.compute())
+
     def compute(self) -> dict[str, float]:
         """Metric name -> value; metrics without any page to average over are left out."""
         if not self.pages:
@@ -217,7 +226,7 @@ class DatasetScores:
             "cer": _error_rate(self.char_edits, self.chars),
             "wer": _error_rate(self.word_edits, self.words),
             "ned": self.ned_sum / self.pages,
-            "bleu": float(self.corpus_bleu.compute()) if self.corpus_bleu.preds_len > 0 else 1.0,
+            "bleu": self.bleu(),
             "front_matter_parse_failure_rate": self.parse_failures / self.pages,
             "repetition_rate": self.repetitive / self.pages,
         }

@@ -32,6 +32,8 @@ class Checkpoint:
     """Weights to load over the base; None when the base itself is the result (an HF folder)."""
     lora: Any = None
     """The peft LoraConfig the adapter was trained with, or None for full weights."""
+    inference: dict[str, Any] | None = None
+    """Prompt, render and generation settings of the training run (`vlm_ocr.export.serving`), when recorded."""
 
 
 def detect_kind(path: Path) -> CheckpointKind:
@@ -63,7 +65,9 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     kind = detect_kind(path)
     if kind == "hf":
-        return Checkpoint(path, kind, str(path), None)
+        from vlm_ocr.export.serving import read_settings
+
+        return Checkpoint(path, kind, str(path), None, inference=read_settings(path))
     if kind == "peft":
         return _read_peft(path)
     if kind == "lightning":
@@ -82,7 +86,8 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             raise CheckpointError(f"{path}: the sharded checkpoint holds no `model` state")
         state = raw["model"]
     hparams = raw.get("hyper_parameters") or {}
-    return Checkpoint(path, kind, hparams.get("pretrained"), model_state(state), _lora_config(hparams.get("lora")))
+    lora = _lora_config(hparams.get("lora"))
+    return Checkpoint(path, kind, hparams.get("pretrained"), model_state(state), lora, raw.get("vlm_ocr_inference"))
 
 
 def model_state(module_state: dict[str, Any]) -> dict[str, torch.Tensor]:

@@ -17,6 +17,7 @@ from vlm_ocr.export.folder import check_target, staged_folder
 from vlm_ocr.export.fp8 import quantize_fp8, write_fp8_config
 from vlm_ocr.export.pages import generated_pages, page_prompts, pdf_pages
 from vlm_ocr.export.parity import ParityReport, ParitySpec, compare, run_pages
+from vlm_ocr.export.serving import write_serving_files
 from vlm_ocr.export.soup import soup
 from vlm_ocr.export.vllm_check import check_vllm
 from vlm_ocr.export.weights import build_model, resolve_base
@@ -87,6 +88,7 @@ def export_model(
 
     first = read_checkpoint(paths[0])
     base_path = resolve_base(first, base)
+    settings = first.inference
     if len(paths) == 1:
         model = build_model(first, base, dtype)
     else:
@@ -112,6 +114,7 @@ def export_model(
     with staged_folder(out, overwrite) as staging:
         model.save_pretrained(staging, max_shard_size=max_shard_size)
         processor.save_pretrained(staging)
+        write_serving_files(staging, processor, settings)
         if compressor is not None:
             write_fp8_config(compressor, staging)
         del model

@@ -6,8 +6,10 @@ from typing import Any
 
 import torch
 
+from vlm_ocr.errors import UsageError
 from vlm_ocr.export.checkpoints import Checkpoint, CheckpointError
 from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
+from vlm_ocr.model.location import resolve_pretrained
 from vlm_ocr.model.peft import has_lora, is_lora_parameter, merge_lora
 
 
@@ -16,10 +18,16 @@ def resolve_base(checkpoint: Checkpoint, base: str | None) -> str:
     if checkpoint.kind == "hf":
         return str(checkpoint.path)
     if base is not None:
-        return base
+        return resolve_pretrained(base, "--base")
     if checkpoint.base is None:
         raise CheckpointError(f"{checkpoint.path}: the checkpoint records no base model; pass --base")
-    return checkpoint.base
+    try:
+        return resolve_pretrained(checkpoint.base, "base")
+    except UsageError:
+        raise CheckpointError(
+            f"{checkpoint.path}: records the base model {checkpoint.base}, which is not a folder here; "
+            "pass --base with the model folder it was trained from"
+        ) from None
 
 
 def build_model(

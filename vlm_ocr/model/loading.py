@@ -9,6 +9,7 @@ from typing import Any, Literal
 import torch
 
 from vlm_ocr.model.attention import SDPA_VARLEN, register_sdpa_varlen
+from vlm_ocr.model.rotary import keep_rotary_float32
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +39,14 @@ def load_model(
     dtype: DTypeName = "bfloat16",
     attn_implementation: AttnImplementation = "auto",
 ) -> Any:
-    """Qwen2_5_VLForConditionalGeneration from a hub id or a local folder."""
+    """Qwen2_5_VLForConditionalGeneration from a hub id or a local folder, its rotary frequencies kept float32
+    through any later cast of the module (vlm_ocr.model.rotary)."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
         pretrained, dtype=getattr(torch, dtype), attn_implementation=resolve_attn_implementation(attn_implementation)
     )
+    keep_rotary_float32(model)
     logger.info("loaded %s (%s, %.1fM parameters)", pretrained, dtype, sum(p.numel() for p in model.parameters()) / 1e6)
     return model
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Literal
 
@@ -14,23 +13,13 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from vlm_ocr.data.batch_stats import batch_tokens
 from vlm_ocr.model.compilation import compile_decoder_layers
 from vlm_ocr.model.generate import GenerationSpec, model_inputs
+from vlm_ocr.model.liger import apply_liger_kernels
 from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
 from vlm_ocr.model.loss import answer_token_loss_terms
 from vlm_ocr.model.packing import packed_position_ids
 from vlm_ocr.model.parameters import decay_parameter_groups, set_trainable
 from vlm_ocr.model.peft import LoraSpec, apply_lora, complete_state_dict, trainable_state_dict
 from vlm_ocr.model.predict import predict_rows
-
-
-def apply_liger_kernels() -> None:
-    """Liger's fused decoder kernels for Qwen2.5-VL (the loss stays vlm_ocr's answer-only chunked one)."""
-    try:
-        from liger_kernel.transformers import apply_liger_kernel_to_qwen2_5_vl
-    except ImportError as err:
-        raise RuntimeError(f"model.liger_kernels needs liger-kernel (pip install liger-kernel): {err}") from None
-    apply_liger_kernel_to_qwen2_5_vl(
-        rope=True, rms_norm=True, swiglu=True, cross_entropy=False, fused_linear_cross_entropy=False
-    )
 
 
 def loss_units(weighting: str, answer_tokens: int, page_losses: torch.Tensor) -> int:
@@ -186,7 +175,7 @@ class VlmOcrModule(L.LightningModule):
         self._last_step_time = now
         self.log("train/loss", loss, on_step=True, prog_bar=True, batch_size=batch["num_pages"])
         for name, value in dataset_losses(batch.get("datasets") or [], page_losses).items():
-            self.log(f"train/{name}/loss", value, on_step=True)
+            self.log(f"train/loss_by_dataset/{name}", value, on_step=True)  # cannot collide with train/* names
         self.log_dict(
             {
                 "train/samples_seen": float(self.samples_seen),
@@ -226,6 +215,8 @@ class VlmOcrModule(L.LightningModule):
             grads = [p.grad for p in self.parameters() if p.grad is not None]
             if grads:
                 torch._foreach_mul_(grads, self.trainer.accumulate_grad_batches * self.trainer.world_size / total)
+                norm = torch.nn.utils.get_total_norm(grads)  # before clipping, which comes after this hook
+                self.log("train/grad_norm", norm.full_tensor() if hasattr(norm, "full_tensor") else norm, on_step=True)
 
     def _empty_step_loss(self) -> torch.Tensor | None:
         """Nothing to learn from: skip alone; with several processes every rank must run the same collectives
@@ -237,6 +228,8 @@ class VlmOcrModule(L.LightningModule):
         return self._loss(self._last_batch)[0] * 0.0
 
     def on_fit_start(self) -> None:
+        # from_pretrained leaves eval mode, which Lightning 2.x keeps for fit: dropout and checkpointing would be off
+        self.train()  # (validation switches to eval and back; the frozen vision tower has no dropout)
         if not self._normalizes_per_step:
             rank_zero_warn(
                 "DeepSpeed keeps the gradients inside its engine: the loss is averaged per batch, and the batches "
@@ -300,7 +293,7 @@ class VlmOcrModule(L.LightningModule):
         scheduler = get_scheduler(
             self.hparams.lr_scheduler,
             optimizer,
-            num_warmup_steps=math.ceil(self.hparams.warmup_ratio * total),
+            num_warmup_steps=int(total * self.hparams.warmup_ratio),  # rounded down, as olmOCR's train.py
             num_training_steps=total,
             scheduler_specific_kwargs=self.hparams.scheduler_kwargs,
         )

@@ -10,11 +10,13 @@ from vlm_ocr.data.front_matter import FrontMatterError, parse_page_markdown
 from vlm_ocr.model.generate import GenerationSpec, generate_markdown
 
 RotatedPrompt = Callable[[str, int, int], dict[str, Any]]
-"""(source pdf, 1-based page, clockwise degrees) -> prompt tensors of the turned page."""
+"""(source pdf, 1-based page, rotation_correction) -> prompt tensors of the page turned counter-clockwise by it."""
 
 
 def rotation_to_fix(text: str) -> int:
-    """The clockwise turn the model asks for in its front matter, or 0 (also when it does not parse)."""
+    """The rotation_correction the model asks for in its front matter (olmOCR's convention: the counter-clockwise
+    turn that makes the page upright, `vlm_ocr.data.augment.turn_counter_clockwise`), or 0 (also when it does not
+    parse)."""
     try:
         page = parse_page_markdown(text)
     except (FrontMatterError, ValueError, TypeError):
@@ -27,7 +29,8 @@ def predict_rows(
 ) -> list[dict[str, Any]]:
     """One row per page (source, page, text, tokens, finish reason, seconds, and reference/dataset when known),
     plus one error row per page that could not be read. A page the model reports as rotated is turned by its
-    rotation_correction and predicted once more; the row keeps the first answer under `rotation_retry`."""
+    rotation_correction (counter-clockwise, as olmOCR's pipeline) and predicted once more; the row keeps the first
+    answer under `rotation_retry`."""
     rows = []
     if batch["num_pages"]:
         results = generate_markdown(model, tokenizer, batch, spec)

@@ -78,8 +78,8 @@ def load_state(folder: Path, client: Any) -> dict[str, Entry]:
     for entry in entries.values():
         entry.next_poll = 0.0  # monotonic times do not survive a restart
     for request_file in sorted(folder.glob("*.jsonl")):
-        if request_file.name.startswith(("_", ".", "errors")):
-            continue  # the builders' errors.jsonl is not a request file
+        if request_file.name.startswith(("_", ".", "errors", "dropped")):
+            continue  # the builders' errors.jsonl, dropped.jsonl are no request files
         if request_file.name not in entries:
             entries[request_file.name] = Entry(request_file.name, request_file.stat().st_size)
     return entries

@@ -101,7 +101,7 @@ def list_files(root: str | Path, suffix: str = "", recursive: bool = True) -> li
     if base.is_file():
         return [str(base)] if base.name.endswith(suffix) else []
     if not base.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
+        raise FileNotFoundError(f"{root}: no such file or folder")
     found = base.rglob(f"*{suffix}") if recursive else base.glob(f"*{suffix}")
     return sorted(
         str(path)

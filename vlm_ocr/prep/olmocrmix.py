@@ -19,6 +19,7 @@ from vlm_ocr.data.front_matter import FRONT_MATTER_KEYS, ROTATIONS, PageResponse
 
 logger = logging.getLogger(__name__)
 MIX_0225 = "allenai/olmOCR-mix-0225"
+MIX_1025 = "allenai/olmOCR-mix-1025"  # the mix of the olmOCR-2 recipe (experiments/mix_1025.yaml)
 MIX_0225_PARQUETS = {
     ("00_documents", "train_s2pdf"): "train-s2pdf.parquet",
     ("00_documents", "eval_s2pdf"): "eval-s2pdf.parquet",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from vlm_ocr.prep.errors import InputError
+
 
 def make_client(max_retries: int = 2, timeout_s: float = 600.0) -> Any:
     """An `openai.OpenAI` client from OPENAI_API_KEY and, if set, OPENAI_BASE_URL (the key is never logged)."""
     import openai
 
     if not os.environ.get("OPENAI_API_KEY"):
-        raise SystemExit("OPENAI_API_KEY is not set")
+        raise InputError("OPENAI_API_KEY is not set", "export OPENAI_API_KEY (and OPENAI_BASE_URL for another server)")
     return openai.OpenAI(max_retries=max_retries, timeout=timeout_s)

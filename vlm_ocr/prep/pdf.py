@@ -1,12 +1,16 @@
-"""PDF pages in process with pypdfium2: open with clear errors, count pages, size and render them."""
+"""PDF pages in process with pypdfium2 (pypdf reads MediaBox numbers): open with clear errors, count, size, render."""
 
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import pypdf
 import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 from PIL import Image
 
 POINTS_PER_INCH = 72.0
@@ -26,14 +30,17 @@ class PdfError(ValueError):
 
 @dataclass(frozen=True)
 class RenderSpec:
-    """How a page becomes an image."""
+    """How a page becomes an image. The defaults are the original's (olmocr `render_pdf_to_base64png`)."""
 
     longest_side: int = 1288
     """Target length in pixels of the rendered image's longest side."""
-    min_dpi: float = 36.0
-    """Lower DPI bound: huge pages are rendered at least this sharp (the image then exceeds the target)."""
-    max_dpi: float = 600.0
-    """Upper DPI bound: tiny pages are not blown up past this (the image then falls short of the target)."""
+    page_box: Literal["media", "crop"] = "media"
+    """Which page box is rendered: `media` (the original: `pdfinfo` MediaBox, `pdftoppm` without `-cropbox`)
+    or `crop` (what a viewer shows; the `renderpdf` data tool's choice)."""
+    min_dpi: float | None = None
+    """Lower DPI bound (huge pages then exceed the target); None: none, as the original."""
+    max_dpi: float | None = None
+    """Upper DPI bound (tiny pages then fall short of the target); None: none, as the original."""
 
 
 def open_pdf(path: str | Path) -> pdfium.PdfDocument:
@@ -68,29 +75,104 @@ def page_size(path: str | Path, page_index: int = 0) -> tuple[float, float]:
         doc.close()
 
 
-def render_scale(width_pt: float, height_pt: float, spec: RenderSpec) -> float:
-    """pdfium scale (pixels per point) giving the target longest side within the DPI bounds."""
+def render_dpi(width_pt: float, height_pt: float, spec: RenderSpec) -> float:
+    """The DPI giving the target longest side, within the spec's bounds (the original has none)."""
     dpi = spec.longest_side * POINTS_PER_INCH / max(width_pt, height_pt)
-    dpi = min(max(dpi, spec.min_dpi), spec.max_dpi)
-    return dpi / POINTS_PER_INCH
+    if spec.min_dpi is not None:
+        dpi = max(dpi, spec.min_dpi)
+    if spec.max_dpi is not None:
+        dpi = min(dpi, spec.max_dpi)
+    return dpi
+
+
+def render_scale(width_pt: float, height_pt: float, spec: RenderSpec) -> float:
+    """Pixels per point for a page of this displayed size."""
+    return render_dpi(width_pt, height_pt, spec) / POINTS_PER_INCH
 
 
 def render_page(path: str | Path, page_index: int = 0, spec: RenderSpec | None = None) -> Image.Image:
-    """Render one page to an RGB image, upright as displayed (rotation and crop box honoured)."""
+    """Render one page to an RGB image, upright as displayed (/Rotate honoured), of the spec's page box.
+
+    The pixel size is the original's exactly (see `pixel_size`); pdfium draws the page into it.
+    """
     spec = spec or RenderSpec()
     doc = open_pdf(path)
     try:
         _check_index(path, doc, page_index)
         page = doc[page_index]
-        width, height = page.get_size()
-        if width <= 0 or height <= 0:
-            raise PdfError(path, f"page {page_index + 1} has an empty crop box")
-        bitmap = page.render(scale=render_scale(width, height, spec), draw_annots=True)
+        width, height = pixel_size(path, page, page_index, spec)
+        if spec.page_box == "media":
+            page.set_cropbox(*page.get_mediabox())  # in memory only: pdfium draws the crop box
+        bitmap = pdfium.PdfBitmap.new_native(width, height, format=pdfium_c.FPDFBitmap_BGR, rev_byteorder=True)
+        bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)
+        pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, width, height, 0, pdfium_c.FPDF_ANNOT)
         return bitmap.to_pil().convert("RGB")
     except pdfium.PdfiumError as err:
         raise PdfError(path, f"cannot render page {page_index + 1}: {err}") from None
     finally:
         doc.close()
+
+
+def pixel_size(path: str | Path, page: pdfium.PdfPage, page_index: int, spec: RenderSpec) -> tuple[int, int]:
+    """(width, height) in pixels of the rendered page as displayed."""
+    if spec.page_box == "media":
+        x0, y0, x1, y1 = media_box_as_poppler_reads_it(path, page_index)
+        if min(abs(x1 - x0), abs(y1 - y0)) <= 0 or _pdfinfo_longest_side(x0, y0, x1, y1) <= 0:
+            # The original divides by zero here; everywhere else it renders, and so do we.
+            raise PdfError(path, f"page {page_index + 1} has an empty media box")
+        width, height = poppler_pixel_size(x0, y0, x1, y1, spec)
+        return (height, width) if page.get_rotation() in (90, 270) else (width, height)
+    width_pt, height_pt = page.get_size()  # the crop box as displayed
+    if width_pt <= 0 or height_pt <= 0:
+        raise PdfError(path, f"page {page_index + 1} has an empty crop box")
+    scale = render_scale(width_pt, height_pt, spec)
+    return max(1, math.ceil(width_pt * scale)), max(1, math.ceil(height_pt * scale))
+
+
+def poppler_pixel_size(x0: float, y0: float, x1: float, y1: float, spec: RenderSpec) -> tuple[int, int]:
+    """The original's unrotated pixel size for a media box, bit for bit.
+
+    olmocr takes the longest side from `pdfinfo -box` (printed with two decimals), passes
+    `-r str(longest_side * 72 / that)` to `pdftoppm`, which sizes the image ceil(extent * dpi / 72)
+    in doubles from the box it parsed.
+    """
+    longest = _pdfinfo_longest_side(x0, y0, x1, y1)
+    dpi = render_dpi(longest, longest, spec)
+    dpi = float(str(dpi))  # the text olmocr passes on the command line, parsed back
+    width, height = abs(x1 - x0), abs(y1 - y0)
+    return max(1, math.ceil(width * dpi / POINTS_PER_INCH)), max(1, math.ceil(height * dpi / POINTS_PER_INCH))
+
+
+def _pdfinfo_longest_side(x0: float, y0: float, x1: float, y1: float) -> float:
+    x0, y0, x1, y1 = (float(f"{v:.2f}") for v in (x0, y0, x1, y1))  # pdfinfo prints "%8.2f"
+    return max(abs(x0 - x1), abs(y1 - y0))
+
+
+def media_box_as_poppler_reads_it(path: str | Path, page_index: int) -> tuple[float, float, float, float]:
+    """The page's MediaBox (inherited or not) with each number parsed as poppler's lexer parses it.
+
+    pypdf reads the box (pdfium only gives it as 32-bit floats, which move the original's ceil() by a pixel).
+    """
+    try:
+        box = pypdf.PdfReader(str(path)).pages[page_index].mediabox
+        values = [float(box[i]) for i in range(4)]
+    except Exception as err:  # pypdf raises many exception types for damaged files
+        raise PdfError(path, f"cannot read the media box of page {page_index + 1}: {err}") from None
+    return tuple(_poppler_real(v) for v in values)  # type: ignore[return-value]
+
+
+def _poppler_real(value: float) -> float:
+    """A PDF number as poppler's Lexer computes it: digit by digit, `x += scale * d; scale *= 0.1`."""
+    text = repr(value)  # the shortest text that reads back as `value`: the file's own digits
+    if "e" in text or "inf" in text or "nan" in text:
+        return value
+    negative, text = text.startswith("-"), text.lstrip("-")
+    whole, _, fraction = text.partition(".")
+    result, scale = float(int(whole or "0")), 0.1
+    for digit in fraction:
+        result += scale * int(digit)
+        scale *= 0.1
+    return -result if negative else result
 
 
 def render_page_png(path: str | Path, page_index: int = 0, spec: RenderSpec | None = None) -> bytes:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 import json
 import logging
 import os
-import subprocess
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -18,6 +15,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from tqdm import tqdm
 
 from vlm_ocr.prep.files import atomic_write_bytes, atomic_write_text
+from vlm_ocr.prep.meta import now_iso, write_meta
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,13 +92,7 @@ class Counts:
         return f"processed={self.processed} skipped={self.skipped} dropped={self.dropped} failed={self.failed}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "processed": self.processed,
-            "skipped": self.skipped,
-            "dropped": self.dropped,
-            "failed": self.failed,
-            "dropped_reasons": dict(sorted(self.dropped_reasons.items())),
-        }
+        return vars(self) | {"dropped_reasons": dict(sorted(self.dropped_reasons.items()))}
 
 
 def map_items(
@@ -118,11 +110,13 @@ def map_items(
     total: int | None = None,
     config: dict[str, Any] | None = None,
     stage: str | None = None,
+    dropped: dict[str, str] | None = None,
 ) -> Counts:
     """Apply `fn` to every item not yet done and write what it returns; return the counts.
 
     `fn(item)` returns `Outputs` (written under `out_dir`), or, with a `sink`, anything the sink takes;
-    None or `Drop` drops the item; any other exception is a failure recorded in `errors.jsonl`.
+    None or `Drop` drops the item, named with its reason in `dropped.jsonl`; any other exception is a
+    failure recorded in `errors.jsonl`. `dropped` (key -> reason) names inputs a tool left out before the loop.
     An item is done when `out_dir/key(item)` exists (or, with a sink, when its key is in
     `sink.start()`), or when `done(item)` is true if given. `stop_after` stops once that many items are
     processed or already done. `total` sizes the progress bar for a streamed (non-list) `items`.
@@ -133,9 +127,23 @@ def map_items(
     suffix = f".{stage}" if stage else ""
     errors_path = out_dir / f"errors{suffix}.jsonl"
     errors_path.unlink(missing_ok=True)
+    dropped_path = out_dir / f"dropped{suffix}.jsonl"
+    dropped_path.unlink(missing_ok=True)
     started = now_iso()
     done_keys = set() if sink is None else sink.start(resume=not run.overwrite)
     counts = Counts()
+
+    def record(path: Path, line: dict[str, str]) -> None:
+        with path.open("a", encoding="utf-8") as handle_:
+            handle_.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+    def drop(item_key: str, reason: str) -> None:
+        counts.dropped += 1
+        counts.dropped_reasons[reason] += 1
+        record(dropped_path, {"item": item_key, "reason": reason})
+
+    for item_key, reason in (dropped or {}).items():
+        drop(item_key, reason)
     if isinstance(items, (list, tuple)):
         total = len(items)
     if total is not None and run.limit is not None:
@@ -163,14 +171,12 @@ def map_items(
                 write_outputs(out_dir, result)
             counts.processed += 1
         except Drop as reason:
-            counts.dropped += 1
-            counts.dropped_reasons[str(reason)] += 1
+            drop(item_key, str(reason))
         except Exception as err:  # noqa: BLE001 - every failure is recorded, none is swallowed silently
             counts.failed += 1
             message = str(err) if isinstance(err, ItemFailed) else f"{type(err).__name__}: {err}"
             logger.warning("%s: %s", item_key, message)
-            with errors_path.open("a", encoding="utf-8") as handle_:
-                handle_.write(json.dumps({"item": item_key, "error": message}, ensure_ascii=False) + "\n")
+            record(errors_path, {"item": item_key, "error": message})
         bar.update(1)
         bar.set_postfix_str(counts.line(), refresh=False)
 
@@ -189,6 +195,8 @@ def map_items(
     finally:
         bar.close()
     logger.info("%s%s: %s", tool, suffix, counts.line())
+    if counts.dropped:
+        logger.info("%s%s: dropped items and why: %s", tool, suffix, dropped_path)
     write_meta(out_dir / f"_meta{suffix}.json", tool, config or {}, counts, started)
     return counts
 
@@ -287,43 +295,3 @@ def atomic_symlink(target: Path, link: Path) -> None:
     tmp.unlink(missing_ok=True)
     os.symlink(relative, tmp)
     os.replace(tmp, link)
-
-
-def write_meta(path: Path, tool: str, config: dict[str, Any], counts: Counts | dict, started: str) -> None:
-    """Provenance next to the outputs: tool, arguments, git SHA, times and counts."""
-    meta = {
-        "tool": tool,
-        "args": jsonable(config),
-        "git_sha": git_sha(),
-        "started": started,
-        "finished": now_iso(),
-        "counts": counts.as_dict() if isinstance(counts, Counts) else counts,
-    }
-    atomic_write_text(path, json.dumps(meta, indent=2, sort_keys=False) + "\n")
-
-
-def jsonable(value: Any) -> Any:
-    """Arguments as JSON: dataclasses as dicts, paths as strings."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return jsonable(dataclasses.asdict(value))
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def git_sha() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,168 @@
+"""Mistakes a new user makes, through the command line: one line naming the option or file and the fix, a
+non-zero exit, no traceback, and a truncated checkpoint given by path falls back as `last` does."""
+
+import json
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from vlm_ocr.cli import main
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+TINY = str(EXPERIMENTS / "tiny.yaml")
+QUICK = ["--data.num_workers", "0", "--trainer.max_steps", "1"]
+
+
+def fails_with(capsys, args, *expected):
+    """Run the command, expect exit status 2 (main caught the error: no traceback) and a last stderr line holding
+    every expected text. (The subprocess test below checks a real stderr for tracebacks.)"""
+    assert main(list(args)) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"{args[0]}: error: "), line
+    for text in expected:
+        assert text in line, line
+    return line
+
+
+def data_root(tmp_path, sample_data_dir, train_files=None):
+    """A data root with the sample eval set and a train folder holding `train_files` (name -> bytes or source)."""
+    root = tmp_path / "data"
+    shutil.copytree(sample_data_dir / "eval", root / "eval")
+    (root / "train").mkdir()
+    for name, content in (train_files or {}).items():
+        target = root / "train" / name
+        if isinstance(content, Path):
+            shutil.copy(content, target)
+        else:
+            target.write_bytes(content)
+    return root
+
+
+def test_fit_with_a_missing_data_root_or_train_folder(cli_env, capsys, tmp_path, sample_data_dir):
+    fails_with(
+        capsys,
+        ["fit", "--config", TINY, *cli_env, *QUICK, "--data.data_root", str(tmp_path / "nowhere")],
+        "--data.data_root",
+        "nowhere: no such folder",
+        "set --data.data_root",
+    )
+    no_train = tmp_path / "no_train"
+    shutil.copytree(sample_data_dir / "eval", no_train / "eval")
+    fails_with(
+        capsys,
+        ["fit", "--config", TINY, *cli_env, *QUICK, "--data.data_root", str(no_train)],
+        "--data.train_roots: train: no such folder under --data.data_root",
+    )
+
+
+def test_mix_1025_without_a_data_root_says_to_set_it(tiny_vlm_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    command = [sys.executable, "-m", "vlm_ocr", "fit", "--config", str(EXPERIMENTS / "mix_1025.yaml")]
+    command += [
+        "--model.pretrained",
+        str(tiny_vlm_dir),
+        "--trainer.accelerator",
+        "cpu",
+        "--trainer.precision",
+        "32-true",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("fit: error: --data.data_root data/olmocr-mix-1025: no such")
+    assert "set --data.data_root" in done.stderr
+
+
+def test_too_many_bad_pairs_is_one_line(cli_env, capsys, tmp_path, sample_data_dir):
+    good = sample_data_dir / "train" / "document"
+    pair = sorted(good.glob("*.md"))[0]
+    root = data_root(tmp_path, sample_data_dir, {"a.md": pair, "a.pdf": pair.with_suffix(".pdf"), "b.md": b"no front"})
+    fails_with(
+        capsys,
+        ["fit", "--config", TINY, *cli_env, *QUICK, "--data.data_root", str(root)],
+        "1 of 2 files are bad",
+        "max_bad_fraction",
+        "b.md",
+    )
+
+
+def test_an_empty_train_folder_fails_instead_of_exporting_an_untrained_model(
+    cli_env, capsys, tmp_path, sample_data_dir
+):
+    root = data_root(tmp_path, sample_data_dir)
+    fails_with(
+        capsys,
+        ["fit", "--config", TINY, *cli_env, *QUICK, "--data.data_root", str(root)],
+        "--data.train_roots: no usable page",
+        "train",
+    )
+    assert not list(tmp_path.rglob("hf_model"))
+
+
+def test_a_missing_local_model_folder_fails_at_once(cli_env, capsys, tmp_path):
+    missing = tmp_path / "models" / "not-made-yet"
+    fails_with(
+        capsys,
+        ["fit", "--config", TINY, *cli_env, *QUICK, "--model.pretrained", str(missing)],
+        f"--model.pretrained {missing}: no such folder",
+        "make-tiny-model",
+    )
+    fails_with(
+        capsys,
+        ["predict", "--config", TINY, *cli_env, "--model.pretrained", "./not-made-yet"],
+        "--model.pretrained ./not-made-yet: no such folder",
+    )
+
+
+def test_a_truncated_checkpoint_by_path_falls_back_like_last(cli_env, tmp_path, caplog):
+    logging.getLogger("vlm_ocr").addHandler(caplog.handler)
+    checkpoints = tmp_path / "ckpts"
+    every_step = [
+        "--trainer.callbacks+=lightning.pytorch.callbacks.ModelCheckpoint",
+        f"--trainer.callbacks.dirpath={checkpoints}",
+        "--trainer.callbacks.every_n_train_steps=1",
+        "--trainer.callbacks.save_top_k=-1",
+    ]
+    fit = ["fit", "--config", TINY, *cli_env, "--data.num_workers", "0", "--trainer.limit_val_batches", "0"]
+    try:
+        assert main([*fit, "--trainer.max_steps", "2", *every_step]) == 0
+        newest = checkpoints / "epoch=0-step=2.ckpt"
+        newest.write_bytes(newest.read_bytes()[:5000])  # a copy cut short
+        assert main([*fit, "--trainer.max_steps", "3", "--ckpt_path", str(newest), *every_step]) == 0
+    finally:
+        logging.getLogger("vlm_ocr").removeHandler(caplog.handler)
+    assert f"checkpoint {newest} is unusable" in caplog.text
+    assert "resuming from " + str(checkpoints / "epoch=0-step=1.ckpt") in caplog.text
+    resumed = torch.load(checkpoints / "epoch=0-step=3.ckpt", weights_only=False, map_location="cpu")
+    assert resumed["global_step"] == 3 and Path(resumed["hyper_parameters"]["pretrained"]).is_absolute()
+
+
+def test_predict_on_a_missing_path(cli_env, capsys, tmp_path):
+    missing = tmp_path / "scans" / "page.pdf"
+    fails_with(
+        capsys,
+        ["predict", "--config", TINY, *cli_env, "--data.predict_paths", json.dumps([str(missing)])],
+        f"--data.predict_paths: {missing}: no such PDF file or folder",
+    )
+
+
+def test_predict_keeps_both_pdfs_of_the_same_name(cli_env, capsys, tmp_path, shared_fixtures):
+    for folder, source in (("a", "skinnypage.pdf"), ("b", "olmo-page-1.pdf")):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        shutil.copy(shared_fixtures / "pdfs" / source, tmp_path / "in" / folder / "report.pdf")
+    out = tmp_path / "pred"
+    args = ["predict", "--config", TINY, *cli_env, "--data.num_workers", "0", "--model.generation.max_new_tokens", "4"]
+    args += ["--data.predict_paths", json.dumps([str(tmp_path / "in")]), "--model.predict_rotation_retry", "false"]
+    assert (
+        main([*args, "--trainer.callbacks+=vlm_ocr.callbacks.PredictionWriter", f"--trainer.callbacks.out_dir={out}"])
+        == 0
+    )
+    assert f"predictions: 3 pages in {out}/" in capsys.readouterr().out  # skinnypage has two pages
+    rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    outputs = {(Path(r["source"]).parent.name, r["page"]): r["output"] for r in rows}
+    assert len(set(outputs.values())) == 3 and outputs[("a", 1)] == "report_pg1.md"
+    assert outputs[("b", 1)].startswith("report-") and outputs[("b", 1)].endswith("_pg1.md")
+    assert all((out / r["output"]).read_text() == r["text"] for r in rows)
