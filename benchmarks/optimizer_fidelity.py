@@ -14,6 +14,15 @@ that bf16 weights can hold, whatever the optimizer), and for a Kahan optimizer i
 error it still holds for the next steps. torchao's bf16 stochastic-rounding AdamW joins when torchao is
 installed (`pip install torchao==0.18.0`; not a project dependency; it compiles its step with torch.compile, so
 on a CPU it needs a C compiler and a few minutes).
+
+Two measurements, side by side in one run:
+
+- own gradients (above): each optimizer trains its own bf16 model, so its update against the reference mixes
+  its arithmetic with trajectories that part (each side takes its gradients at its own rounded weights).
+- shared gradients: the same optimizers, each on its own bf16 copy of the start weights, are stepped in lockstep
+  with the reference and receive the reference's gradients (computed once per step along the float32
+  trajectory, after clipping), cast to their gradient dtype. The trajectories cannot part, so what remains is the
+  optimizer's arithmetic and the bf16 storage of its weights; the ceiling row is the same reference rounded.
 """
 
 from __future__ import annotations
@@ -112,14 +121,35 @@ def state_bytes(optimizer: torch.optim.Optimizer) -> int:
     )
 
 
-def train(name, dtype, factory, start, target, widths, args) -> tuple[torch.Tensor, torch.Tensor | None, float]:
-    """(flat total update in float64, the same plus any Kahan compensation, bytes per parameter) of one optimizer
-    over args.steps steps."""
+def measure(params: list[torch.Tensor], start: nn.Module, optimizer: torch.optim.Optimizer):
+    """(flat total update in float64, the same plus any Kahan compensation, bytes per parameter)."""
+    numel = sum(p.numel() for p in params)
+    weights_and_grads = sum(p.untyped_storage().nbytes() + p.grad.untyped_storage().nbytes() for p in params)
+    update = torch.cat(
+        [(p.detach().double() - s.double()).flatten() for p, s in zip(params, start.parameters(), strict=True)]
+    )
+    compensations = [optimizer.state[p].get("kahan_comp") for p in params]
+    held = None  # what a Kahan optimizer holds: the weights plus the rounding error it has yet to apply
+    if all(c is not None for c in compensations):
+        held = update + torch.cat([c.double().flatten() for c in compensations])
+    return update, held, (weights_and_grads + state_bytes(optimizer)) / numel
+
+
+def train(dtype, factory, start, target, widths, args, followers=None) -> tuple[tuple, dict[str, tuple]]:
+    """One optimizer over args.steps steps on gradients of its own: measure()'s triple. `followers` (name ->
+    (weight dtype, factory)) are stepped in lockstep on copies of the start weights with this run's clipped
+    gradients cast to their weights' dtype; their triples come back by name."""
     master = Stack(widths)
     master.load_state_dict(start.state_dict())
     master.to(dtype)
     compute = master if dtype == torch.bfloat16 else Stack(widths).to(torch.bfloat16)
     optimizer = factory(param_groups(master))
+    trailing = {}  # name -> (its model, its optimizer)
+    for name, (follower_dtype, follower_factory) in (followers or {}).items():
+        model = Stack(widths)
+        model.load_state_dict(start.state_dict())
+        model.to(follower_dtype)
+        trailing[name] = (model, follower_factory(param_groups(model)))
     generator = torch.Generator().manual_seed(args.seed + 1)
     for _ in range(args.steps):
         inputs = [torch.randn(args.tokens, w, generator=generator) for w in widths]
@@ -135,19 +165,14 @@ def train(name, dtype, factory, start, target, widths, args) -> tuple[torch.Tens
             for p, c in zip(master.parameters(), compute.parameters(), strict=True):
                 p.grad = c.grad.float()
         torch.nn.utils.clip_grad_norm_(master.parameters(), 1.0)
+        for model, follower in trailing.values():
+            for p, g in zip(model.parameters(), master.parameters(), strict=True):
+                p.grad = g.grad.to(p.dtype, copy=True)  # a copy each: optimi's Kahan step uses .grad as scratch
+            follower.step()
         optimizer.step()
         master.zero_grad(set_to_none=False)
-    params = list(master.parameters())
-    numel = sum(p.numel() for p in params)
-    weights_and_grads = sum(p.untyped_storage().nbytes() + p.grad.untyped_storage().nbytes() for p in params)
-    update = torch.cat(
-        [(p.detach().double() - s.double()).flatten() for p, s in zip(params, start.parameters(), strict=True)]
-    )
-    compensations = [optimizer.state[p].get("kahan_comp") for p in params]
-    held = None  # what a Kahan optimizer holds: the weights plus the rounding error it has yet to apply
-    if all(c is not None for c in compensations):
-        held = update + torch.cat([c.double().flatten() for c in compensations])
-    return update, held, (weights_and_grads + state_bytes(optimizer)) / numel
+    shared = {name: measure(list(model.parameters()), start, follower) for name, (model, follower) in trailing.items()}
+    return measure(list(master.parameters()), start, optimizer), shared
 
 
 def compare(name: str, update: torch.Tensor, reference: torch.Tensor, bytes_per_param: float | None) -> dict:
@@ -155,7 +180,7 @@ def compare(name: str, update: torch.Tensor, reference: torch.Tensor, bytes_per_
     cosine = torch.nn.functional.cosine_similarity(update, reference, dim=0).item()
     ratio = (update.norm() / reference.norm()).item()
     size = "     -" if bytes_per_param is None else f"{bytes_per_param:6.2f}"
-    print(f"{name:56s} {size} B/param  cosine {cosine:.4f}  norm ratio {ratio:.4f}", flush=True)
+    print(f"{name:64s} {size} B/param  cosine {cosine:.4f}  norm ratio {ratio:.4f}", flush=True)
     size = None if bytes_per_param is None else round(bytes_per_param, 2)
     return {"bytes_per_param": size, "cosine": round(cosine, 4), "norm_ratio": round(ratio, 4)}
 
@@ -171,26 +196,38 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(2)
     start, target = build_models(args.widths, args.seed)
-    results, reference = {}, None
-    for name, (dtype, factory) in optimizers().items():
-        if args.only is not None and reference is not None and not any(s in name for s in args.only):
-            continue
-        update, held, bytes_per_param = train(name, dtype, factory, start, target, args.widths, args)
-        if reference is None:
-            reference = update
+    choices = optimizers()
+    reference_name = next(iter(choices))
+    chosen = {
+        name: choice
+        for name, choice in list(choices.items())[1:]
+        if args.only is None or any(s in name for s in args.only)
+    }
+    initial = torch.cat([p.detach().double().flatten() for p in start.parameters()])
+
+    def table(rows: dict[str, tuple], reference: torch.Tensor, reference_bytes: float) -> dict:
+        results = {reference_name: compare(reference_name, reference, reference, reference_bytes)}
+        rounded = (initial + reference).bfloat16().double() - initial  # its final weights stored in bf16
+        results[BF16_CEILING] = compare(BF16_CEILING, rounded, reference, None)
+        for name, (update, held, bytes_per_param) in rows.items():
             results[name] = compare(name, update, reference, bytes_per_param)
-            initial = torch.cat([p.detach().double().flatten() for p in start.parameters()])
-            rounded = (initial + update).bfloat16().double() - initial  # its final weights stored in bf16
-            results[BF16_CEILING] = compare(BF16_CEILING, rounded, reference, None)
-        else:
-            results[name] = compare(name, update, reference, bytes_per_param)
-        if held is not None:
-            results[f"{name}: weights + compensation"] = compare(
-                f"{name}: weights + compensation", held, reference, None
-            )
+            if held is not None:
+                results[f"{name}: weights + compensation"] = compare(
+                    f"{name}: weights + compensation", held, reference, None
+                )
+        return results
+
+    # the reference on its own gradients, with every chosen optimizer stepped on the same gradients alongside
+    (reference, _, reference_bytes), shared = train(*choices[reference_name], start, target, args.widths, args, chosen)
+    own = {name: train(*choice, start, target, args.widths, args)[0] for name, choice in chosen.items()}
+    print("own gradients: each optimizer takes its gradients through a bf16 forward at its own weights", flush=True)
+    own_results = table(own, reference, reference_bytes)
+    print("shared gradients: each optimizer receives the reference's clipped gradients, cast to its dtype", flush=True)
+    shared_results = table(shared, reference, reference_bytes)
     numel = sum(p.numel() for p in start.parameters())
     report = {"steps": args.steps, "widths": args.widths, "tokens": args.tokens, "parameters": numel, **HYPER}
-    report["results"] = results
+    report["own_gradients"] = own_results
+    report["shared_gradients"] = shared_results
     report["torch"] = torch.__version__
     text = json.dumps(report, indent=2)
     print(text)
@@ -199,7 +236,7 @@ def main() -> None:
         with tempfile.NamedTemporaryFile("w", dir=args.json.parent, delete=False, suffix=".tmp") as handle:
             handle.write(text + "\n")
         os.replace(handle.name, args.json)
-    if not math.isfinite(sum(r["cosine"] for r in results.values())):
+    if not math.isfinite(sum(r["cosine"] for r in [*own_results.values(), *shared_results.values()])):
         raise SystemExit("optimizer_fidelity: a non-finite update; see the table above")
 
 

@@ -81,8 +81,15 @@ def test_optimizer_fidelity_smoke():
     args = ["--steps", "3", "--widths", "32", "--only", "original", "optimi"]
     out = run_script("benchmarks/optimizer_fidelity.py", *args)
     report = json.loads(out[out.index("{") :])
-    results = report["results"]
-    assert report["steps"] == 3 and results["float32 AdamW (reference)"]["bytes_per_param"] == 16
-    assert results["torch AdamW on bf16 (the original)"]["bytes_per_param"] == 8
-    assert results["optimi AdamW, Kahan summation"]["bytes_per_param"] == 10
-    assert all(-1 <= r["cosine"] <= 1 and r["norm_ratio"] >= 0 for r in results.values())
+    assert report["steps"] == 3
+    for mode in ("own_gradients", "shared_gradients"):
+        results = report[mode]
+        assert results["float32 AdamW (reference)"]["bytes_per_param"] == 16
+        assert results["float32 AdamW, final weights rounded to bf16"]["bytes_per_param"] is None
+        assert results["torch AdamW on bf16 (the original)"]["bytes_per_param"] == 8
+        assert results["optimi AdamW, Kahan summation"]["bytes_per_param"] == 10
+        assert "optimi AdamW, Kahan summation: weights + compensation" in results
+        assert all(-1 <= r["cosine"] <= 1 and r["norm_ratio"] >= 0 for r in results.values())
+    # the same reference trajectory in both modes, so the same bf16 ceiling
+    ceiling = "float32 AdamW, final weights rounded to bf16"
+    assert report["own_gradients"][ceiling] == report["shared_gradients"][ceiling]

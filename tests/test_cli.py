@@ -178,6 +178,7 @@ def test_bench_predict_writes_a_candidate_and_scores_it(cli_env, tmp_path, share
     assert "tiny" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # about 1-2 minutes on 2 cores
 def test_the_recipe_config_trains_with_wandb_offline(cli_env, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

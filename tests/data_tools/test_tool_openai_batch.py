@@ -21,6 +21,7 @@ from vlm_ocr.data.prompts import build_openai_silver_data_prompt_v3_simple, open
 from vlm_ocr.prep import batch_io
 from vlm_ocr.prep.batch_jobs import STATE_NAME
 from vlm_ocr.prep.errors import InputError
+from vlm_ocr.prep.pdf import RenderSpec, media_box_as_poppler_reads_it, poppler_pixel_size
 from vlm_ocr.prep.runner import RunArgs
 
 REPO = Path(__file__).resolve().parents[2]
@@ -57,7 +58,12 @@ def test_build_requests_single_page_only_exact_ids(pdf_tree, tmp_path):
     text, image = body["messages"][0]["content"]
     png = base64.b64decode(image["image_url"]["url"].removeprefix("data:image/png;base64,"))
     width, height = Image.open(io.BytesIO(png)).size
-    assert max(width, height) == 400 and text["text"] == build_openai_silver_data_prompt_v3_simple(width, height)
+    # the original's size to the pixel: pdftoppm's ceiling can make the longest side 401 for a 400 target
+    expected = poppler_pixel_size(
+        *media_box_as_poppler_reads_it(pdf_tree / "a/p0.pdf", 0), RenderSpec(longest_side=400)
+    )
+    assert (width, height) == expected and max(width, height) in (400, 401)
+    assert text["text"] == build_openai_silver_data_prompt_v3_simple(width, height)
     meta = json.loads((out / "_meta.json").read_text())["counts"]
     assert meta["dropped_reasons"] == {"multi-page PDF": 1} and meta["failed"] == 1
     assert "broken.pdf" in (out / "errors.jsonl").read_text()

@@ -57,6 +57,7 @@ def test_accumulation_counts_optimizer_steps(tmp_path, tiny_vlm_dir, sample_data
     assert system.samples_seen == 4
 
 
+@pytest.mark.slow  # about 1-2 minutes on 2 cores
 def test_loss_falls_well_below_its_start_on_repeated_pages(tmp_path, tiny_vlm_dir, sample_data_dir):
     recorder = LrRecorder()
     system = module(tiny_vlm_dir, lr=1e-2, warmup_ratio=0.1)
@@ -119,7 +120,7 @@ def test_fit_trains_in_train_mode_and_checkpointing_recomputes_every_decoder_lay
 
 
 def test_too_much_bad_data_fails_loudly(tmp_path, tiny_vlm_dir, pair_copy):
-    from vlm_ocr.data.datamodule import TooMuchBadData
+    from vlm_ocr.data.bad_files import TooMuchBadData
 
     root, add = pair_copy
     add("broken.md", "no front matter")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
-import json
 import logging
 from pathlib import Path
 from typing import Any, Literal
@@ -14,8 +12,9 @@ from torch.utils.data import BatchSampler, ConcatDataset, DataLoader, Dataset
 
 from vlm_ocr.data.answer_tokens import AnswerTokens
 from vlm_ocr.data.augment import same_pages_every_epoch, turn_counter_clockwise
+from vlm_ocr.data.bad_files import check_bad_share, report_bad_files
 from vlm_ocr.data.collate import Collator
-from vlm_ocr.data.dataset import PageDataset
+from vlm_ocr.data.dataset import ConcatPages, PageDataset
 from vlm_ocr.data.index import DatasetIndex, build_index
 from vlm_ocr.data.mixing import WeightedMix, dataset_weights, describe_mix
 from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, planned_tokens
@@ -27,14 +26,9 @@ from vlm_ocr.data.sampler import EpochSampler, ResumableDataLoader, ShardedBatch
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ReformatLatexBoldItalic, RenderPage
 from vlm_ocr.errors import UsageError
 from vlm_ocr.model.loading import load_processor
-from vlm_ocr.prep.files import atomic_write_text
 from vlm_ocr.prep.pdf import render_page
 
 logger = logging.getLogger(__name__)
-
-
-class TooMuchBadData(UsageError):
-    """More of a root's files are bad than the configured share allows."""
 
 
 class PageDataModule(L.LightningDataModule):
@@ -127,29 +121,9 @@ class PageDataModule(L.LightningDataModule):
             allow_extra_keys=hp.allow_extra_keys,
             answer_tokens=answer_tokens,
         )
-        self._report(index)
-        if index.bad_fraction > hp.max_bad_fraction:
-            raise TooMuchBadData(
-                f"{root}: {len(index.bad)} of {len(index.bad) + len(index.pages)} files are bad "
-                f"({index.bad_fraction:.1%} > max_bad_fraction {hp.max_bad_fraction:.1%}); "
-                f"first: {index.bad[0].path}: {index.bad[0].reason}"
-            )
+        report_bad_files(index, hp.report_dir or (self.trainer.log_dir if self.trainer else None))
+        check_bad_share(index, root, hp.max_bad_fraction)
         return index
-
-    def _report(self, index: DatasetIndex) -> None:
-        if index.bad:
-            logger.warning(
-                "%s: skipping %d bad files, e.g. %s: %s",
-                index.name,
-                len(index.bad),
-                index.bad[0].path,
-                index.bad[0].reason,
-            )
-        folder = self.hparams.report_dir or (self.trainer.log_dir if self.trainer and self.trainer.log_dir else None)
-        if folder:
-            path = Path(folder) / f"data_report_{index.name}.jsonl"
-            lines = [json.dumps({"dataset": index.name, "path": b.path, "reason": b.reason}) for b in index.bad]
-            atomic_write_text(path, "".join(line + "\n" for line in lines))
 
     def _with_extra_steps(self, extra: list[Transform]) -> list[Transform]:
         cut = len(self.transforms) - self.hparams.train_insert_from_end
@@ -314,22 +288,3 @@ class PageDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.predict_set, shuffle=False, padding_side="left")
-
-
-class ConcatPages(Dataset):
-    """Several train roots as one dataset addressed by (epoch, global index)."""
-
-    def __init__(self, parts: list[PageDataset]):
-        self.parts = parts
-        self.offsets = [0]
-        for part in parts:
-            part.index_offset = self.offsets[-1]  # augmentation seeds use the global index
-            self.offsets.append(self.offsets[-1] + len(part))
-
-    def __len__(self) -> int:
-        return self.offsets[-1]
-
-    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        part = bisect.bisect_right(self.offsets, index) - 1
-        return self.parts[part][(epoch, index - self.offsets[part])]

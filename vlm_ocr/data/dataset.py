@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -62,3 +63,22 @@ class PageDataset(Dataset):
             "step": step_name(step),
             "reason": reason,
         }
+
+
+class ConcatPages(Dataset):
+    """Several train roots as one dataset addressed by (epoch, global index)."""
+
+    def __init__(self, parts: list[PageDataset]):
+        self.parts = parts
+        self.offsets = [0]
+        for part in parts:
+            part.index_offset = self.offsets[-1]  # augmentation seeds use the global index
+            self.offsets.append(self.offsets[-1] + len(part))
+
+    def __len__(self) -> int:
+        return self.offsets[-1]
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        part = bisect.bisect_right(self.offsets, index) - 1
+        return self.parts[part][(epoch, index - self.offsets[part])]
