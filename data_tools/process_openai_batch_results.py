@@ -11,7 +11,7 @@ from vlm_ocr.data.front_matter import format_page_markdown
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.batch_io import BatchResult, PageRef, iter_lines, parse_custom_id, parse_result_line
 from vlm_ocr.prep.cli import tool_entry_point
-from vlm_ocr.prep.errors import require_dir
+from vlm_ocr.prep.errors import InputError, require_dir
 from vlm_ocr.prep.pages import extract_page
 from vlm_ocr.prep.runner import RunArgs, map_items
 
@@ -88,6 +88,11 @@ def main(batch_results_dir: Path, original_pdf_dir: str, output_dir: Path, *, ru
     if not fs.is_remote(original_pdf_dir):
         fix = "pass the folder (or s3:// prefix) the requests were built from (buildsilver's _meta.json: pdf_root)"
         original_pdf_dir = str(require_dir(original_pdf_dir, "original_pdf_dir", fix).resolve())
+    if not any(p.suffix in (".jsonl", ".json") and not p.name.startswith("_") for p in batch_results_dir.iterdir()):
+        raise InputError(
+            f"batch_results_dir {batch_results_dir}: no result files (*.jsonl)",
+            "pass the folder runopenaibatch downloaded the results into (<folder>_done)",
+        )
     convert_one = partial(convert, pdf_root=original_pdf_dir, cache_dir=output_dir / ".pdf_cache")
     counts = map_items(
         convert_one, read_results(batch_results_dir), output_dir, run, tool=TOOL, config=config,

@@ -82,6 +82,16 @@ def test_clean_olmocrmix_missing_input(tmp_path, kept):
     assert_kept(kept)
 
 
+def test_process_openai_batch_results_with_no_result_files_fails(tmp_path, kept):
+    results, pdfs = tmp_path / "batch_done", tmp_path / "pdfs"
+    results.mkdir()
+    pdfs.mkdir()
+    (results / "_meta.json").write_text("{}")  # bookkeeping only: nothing to convert
+    result = data_tool("process_openai_batch_results", str(results), str(pdfs), str(kept))
+    assert_bad_input(result, "process_openai_batch_results", "batch_results_dir", "no result files", "_done")
+    assert_kept(kept)
+
+
 def test_repackage_olmocrmix_missing_input(tmp_path, kept):
     args = ["--processed_dir", str(tmp_path / "pairs"), "--subset", "a", "--split", "b", "--output_dir", str(kept)]
     assert_bad_input(data_tool("repackage_olmocrmix", *args), "repackage_olmocrmix", "--processed_dir", "pairs")
