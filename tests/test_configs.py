@@ -89,14 +89,7 @@ def test_packed_overlay_changes_only_the_packing_keys(cli_env):
     assert packed.trainer.accumulate_grad_batches == 10 and packed.model.hparams.loss_weighting == "page"
     assert packed.model.hparams.attn_implementation == "auto"
     assert packed.datamodule.hparams.max_length == plain.datamodule.hparams.max_length == 8192
-    plain_config, packed_config = plain.config.as_dict(), packed.config.as_dict()
-    changed = {
-        f"{section}.{key}"
-        for section in ("trainer", "data", "model")
-        for key in plain_config[section]
-        if plain_config[section][key] != packed_config[section][key]
-    }
-    assert changed == {
+    assert changed_keys(plain, packed) == {
         "trainer.accumulate_grad_batches",
         "trainer.val_check_interval",
         "data.pack_max_tokens",
@@ -113,11 +106,15 @@ def test_olmocr_adamw_overlay_changes_only_the_optimizer(cli_env):
     opt = original.model.optimizer_factory([{"params": [torch.nn.Parameter(torch.zeros(1))]}])
     assert type(opt) is torch.optim.AdamW and opt.defaults["betas"] == (0.9, 0.999)
     assert opt.defaults["lr"] == 2e-5 and opt.defaults["eps"] == 1e-8 and opt.defaults["weight_decay"] == 0.01
-    recipe_config, original_config = recipe.config.as_dict(), original.config.as_dict()
-    changed = {
+    assert changed_keys(recipe, original) == {"model.optimizer"}
+
+
+def changed_keys(base, overlaid) -> set[str]:
+    """The `section.key` values of trainer, data and model that an overlay changed."""
+    before, after = base.config.as_dict(), overlaid.config.as_dict()
+    return {
         f"{section}.{key}"
         for section in ("trainer", "data", "model")
-        for key in recipe_config[section]
-        if recipe_config[section][key] != original_config[section][key]
+        for key in before[section]
+        if before[section][key] != after[section][key]
     }
-    assert changed == {"model.optimizer"}

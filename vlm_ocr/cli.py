@@ -96,6 +96,9 @@ def configure_logging() -> None:
     # transformers' per-call bars ("Loading weights", "Writing model shards") interleave with the training bar;
     # HF_HUB_DISABLE_PROGRESS_BARS=0 brings them back.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # pypdf (which reads each page's MediaBox numbers for the render size) warns about every repaired xref entry
+    # of a damaged file, once per render; the page still renders, and a real failure raises.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     # Known, harmless messages, filtered on purpose; everything else stays visible.
     warnings.filterwarnings("ignore", message=".*does not have many workers.*", module="lightning")
     warnings.filterwarnings("ignore", message=".*`max_pixels` and `min_pixels`.*")
