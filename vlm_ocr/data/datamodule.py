@@ -20,7 +20,7 @@ from vlm_ocr.data.mixing import WeightedMix, dataset_weights, describe_mix
 from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, planned_tokens
 from vlm_ocr.data.predict_pages import EvalPromptDataset, PdfPageDataset
 from vlm_ocr.data.processor import QwenInputs
-from vlm_ocr.data.roots import check_roots
+from vlm_ocr.data.roots import check_roots, resolve_root
 from vlm_ocr.data.sample import Transform
 from vlm_ocr.data.sampler import EpochSampler, ResumableDataLoader, ShardedBatches
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ReformatLatexBoldItalic, RenderPage
@@ -106,13 +106,9 @@ class PageDataModule(L.LightningDataModule):
     def eval_names(self) -> list[str]:
         return list((self.hparams.eval_roots or {}).keys())
 
-    def resolve_root(self, root: str) -> str:
-        base = self.hparams.data_root
-        return str(Path(base) / root) if base and not Path(root).is_absolute() else root
-
     def _index(self, root: str, name: str, answer_tokens: AnswerTokens | None = None) -> DatasetIndex:
         hp = self.hparams
-        root = self.resolve_root(root)
+        root = resolve_root(self.hparams.data_root, root)
         index = build_index(
             root,
             name=name,
