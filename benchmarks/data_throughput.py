@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 
 from vlm_ocr.data.dataset import PageDataset
+from vlm_ocr.data.demo_pairs import generate_sample_data
 from vlm_ocr.data.index import build_index
 from vlm_ocr.data.processor import QwenInputs
-from vlm_ocr.data.sample_data import generate_sample_data
 from vlm_ocr.data.transforms import (
     BuildMessages,
     FilterRotated,
@@ -50,7 +50,7 @@ def pages_per_second(records, render: RenderPage, inputs: QwenInputs) -> float:
 
 def render_only(pdf_dir: Path, longest_side: int, cache: str) -> dict:
     """Render every page of real PDFs: pdfium each time vs reading the filled cache."""
-    from vlm_ocr.prep.pdf import PdfError, page_count
+    from vlm_ocr.pages.pdf import PdfError, page_count
 
     pages = []
     for pdf in sorted(pdf_dir.rglob("*.pdf")):

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 
 from vlm_ocr.data.answer_tokens import AnswerTokens
+from vlm_ocr.data.demo_pairs import generate_sample_data
 from vlm_ocr.data.index import build_index
-from vlm_ocr.data.sample_data import generate_sample_data
 from vlm_ocr.model.architecture import qwen_tokenizer_dir
 
 

@@ -1,4 +1,4 @@
-"""Render throughput: in-process pypdfium2 (vlm_ocr.prep.pdf) vs a pdftoppm subprocess per page, same pages, same size.
+"""Render throughput: in-process pypdfium2 (vlm_ocr.pages.pdf) vs a pdftoppm subprocess per page, same pages, same size.
 
 Run: `python benchmarks/render_throughput.py [--pdf_dir DIR] [--longest_side 2048] [--max_pages 24]`.
 Both sides produce a PNG of the same page at the same DPI (the DPI vlm_ocr computes, bounds included),
@@ -19,7 +19,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vlm_ocr.prep.pdf import POINTS_PER_INCH, RenderSpec, open_pdf, render_page_png, render_scale  # noqa: E402
+from vlm_ocr.pages.pdf import POINTS_PER_INCH, RenderSpec, open_pdf, render_page_png, render_scale  # noqa: E402
 
 DEFAULT_PDFS = REPO.parent / "shared" / "fixtures" / "pdfs"
 

@@ -24,10 +24,10 @@ import torch
 
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.dataset import PageDataset
+from vlm_ocr.data.demo_pairs import generate_sample_data
 from vlm_ocr.data.index import build_index
 from vlm_ocr.data.packing import PackCollator
 from vlm_ocr.data.processor import IGNORE_INDEX, QwenInputs
-from vlm_ocr.data.sample_data import generate_sample_data
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ParseFrontMatter, RenderPage
 from vlm_ocr.model.architecture import build_config, build_processor, make_model_folder
 from vlm_ocr.model.flops import peak_flops_for, step_flops

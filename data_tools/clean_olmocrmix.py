@@ -10,16 +10,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vlm_ocr.data.front_matter import format_page_markdown
-from vlm_ocr.data.pairs import ScannedPair
+from vlm_ocr.pages.front_matter import format_page_markdown
+from vlm_ocr.pages.pairs import ScannedPair
+from vlm_ocr.pages.pdf import RenderSpec
 from vlm_ocr.prep.cleanup import RESPONSE_FORMAT, cleanup_messages, page_from_cleanup
 from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.openai_client import make_client
-from vlm_ocr.prep.pages import count_pages, render_png
 from vlm_ocr.prep.pair_inputs import scan_input_pairs
-from vlm_ocr.prep.pdf import RenderSpec
 from vlm_ocr.prep.runner import Drop, Link, RunArgs, map_items
+from vlm_ocr.prep.single_pages import count_pages, render_png
 
 logger = logging.getLogger(__name__)
 RUN = RunArgs(workers=10)

@@ -12,12 +12,12 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
+from vlm_ocr.pages.pdf import PdfError, RenderSpec, render_page
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError
-from vlm_ocr.prep.pages import PDFIUM_LOCK, count_pages
-from vlm_ocr.prep.pdf import PdfError, RenderSpec, render_page
 from vlm_ocr.prep.runner import DEFAULT_RUN, RunArgs, map_items
+from vlm_ocr.prep.single_pages import PDFIUM_LOCK, count_pages
 
 logger = logging.getLogger(__name__)
 TOOL = "renderpdf"

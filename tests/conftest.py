@@ -46,7 +46,7 @@ def tiny_vlm_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def processor(tiny_vlm_dir):
-    from vlm_ocr.model.loading import load_processor
+    from vlm_ocr.data.processor import load_processor
 
     return load_processor(str(tiny_vlm_dir))
 
@@ -54,7 +54,7 @@ def processor(tiny_vlm_dir):
 @pytest.fixture(scope="session")
 def sample_data_dir(tmp_path_factory) -> Path:
     """Generated pairs: OUT/train and OUT/eval with every kind of page (2 train + 1 eval per kind)."""
-    from vlm_ocr.data.sample_data import generate_sample_data
+    from vlm_ocr.data.demo_pairs import generate_sample_data
 
     return generate_sample_data(tmp_path_factory.mktemp("sample") / "data", train_per_kind=2, eval_per_kind=1)
 
@@ -95,3 +95,51 @@ def cli_env(tmp_path, monkeypatch, tiny_vlm_dir, sample_data_dir):
         "--trainer.default_root_dir",
         str(tmp_path / "runs"),
     ]
+
+
+@pytest.fixture
+def one_thread():
+    """The same thread count in every run of a comparison (CPU reductions depend on it)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def file_server():
+    from local_servers import FileServer
+
+    server = FileServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def _moto_server():
+    moto_server = pytest.importorskip("moto.server")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(_moto_server, monkeypatch):
+    """A fresh bucket on the local S3-compatible server; the fs layer reaches it through AWS_ENDPOINT_URL."""
+    from vlm_ocr.prep import fs
+
+    for key, value in {
+        "AWS_ENDPOINT_URL": _moto_server,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    fs._s3_client.cache_clear()
+    client = fs.s3_client()
+    bucket = f"bucket-{len(client.list_buckets()['Buckets'])}"
+    client.create_bucket(Bucket=bucket)
+    yield bucket
+    fs._s3_client.cache_clear()

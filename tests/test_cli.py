@@ -92,7 +92,7 @@ def test_make_tiny_model_and_sample_data(tmp_path):
 
 
 def test_fit_exports_a_folder_that_reloads_with_identical_logits(cli_env, tmp_path, sample_data_dir):
-    from vlm_ocr.cli import build_cli
+    from vlm_ocr.experiment_cli import build_cli
     from vlm_ocr.model.generate import model_inputs
     from vlm_ocr.model.loading import load_model
 

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vlm_ocr.cli import build_cli
 from vlm_ocr.data import PageDataModule
+from vlm_ocr.experiment_cli import build_cli
 from vlm_ocr.model.module import VlmOcrModule
 
 EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))

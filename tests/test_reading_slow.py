@@ -9,7 +9,7 @@ import pytest
 from reportlab.pdfgen.canvas import Canvas
 
 from vlm_ocr.cli import main
-from vlm_ocr.data.front_matter import PageResponse, format_page_markdown
+from vlm_ocr.pages.front_matter import PageResponse, format_page_markdown
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 TINY = str(EXPERIMENTS / "tiny.yaml")

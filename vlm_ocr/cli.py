@@ -7,68 +7,8 @@ import os
 import sys
 import warnings
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
-CKPT_PATH_KEYWORDS = ("last", "best", "hpc", "registry")
-
-
-def build_cli(args: list[str] | None, run: bool = True) -> Any:
-    """The LightningCLI of the experiments (imported lazily: the project's verbs start faster without it)."""
-    from lightning.pytorch.cli import LightningCLI
-
-    from vlm_ocr.data.datamodule import PageDataModule
-    from vlm_ocr.model.module import VlmOcrModule
-
-    class VlmOcrCLI(LightningCLI):
-        """LightningCLI with the processor path linked to the model it belongs to, and paths checked up front."""
-
-        def add_arguments_to_parser(self, parser) -> None:
-            parser.link_arguments("model.pretrained", "data.processor_path")
-
-        def _parse_ckpt_path(self) -> None:
-            # Lightning reads the hyperparameters of an explicit checkpoint file here, before the trainer's
-            # checkpoint plugin sees it: a missing or corrupt file is handled first, as `--ckpt_path last` is.
-            subcommand = self.config.get("subcommand")
-            if subcommand:
-                config = self.config[subcommand]
-                config.ckpt_path = usable_ckpt_path(config.get("ckpt_path"))
-            super()._parse_ckpt_path()
-
-        def before_instantiate_classes(self) -> None:
-            check_model_path(self.config[self.subcommand] if self.subcommand else self.config)
-
-    return VlmOcrCLI(
-        VlmOcrModule,
-        PageDataModule,
-        save_config_kwargs={"overwrite": True},
-        auto_configure_optimizers=False,
-        args=args,
-        run=run,
-    )
-
-
-def check_model_path(config: Any) -> None:
-    """Fail at once, naming the option, on a model folder that does not exist; record a local model folder as an
-    absolute path, so that checkpoints and exports find it from any working directory."""
-    from vlm_ocr.model.location import resolve_pretrained
-
-    pretrained = resolve_pretrained(config.model.pretrained, "--model.pretrained")
-    config.model.pretrained = pretrained
-    config.data.processor_path = pretrained
-
-
-def usable_ckpt_path(ckpt_path: Any) -> Any:
-    """A checkpoint file as given when it verifies, else the newest valid one beside it (logged), exactly as the
-    checkpoint plugin falls back for `last`; keywords (`last`, `best`, ...) pass through unchanged."""
-    if not ckpt_path or str(ckpt_path) in CKPT_PATH_KEYWORDS:
-        return ckpt_path
-    from vlm_ocr.errors import UsageError
-    from vlm_ocr.training.checkpoint_files import usable_checkpoint
-
-    if not Path(ckpt_path).exists():
-        raise UsageError(f"--ckpt_path {ckpt_path}: no such checkpoint; give an existing checkpoint or `last`")
-    return str(usable_checkpoint(Path(ckpt_path)))
+from vlm_ocr.experiment_cli import build_cli
 
 
 class _StderrHandler(logging.StreamHandler):
@@ -121,9 +61,9 @@ def _quiet_defaults(record: logging.LogRecord) -> bool:
 def bad_input_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input (a missing path, a corrupt checkpoint, too many bad pairs): one line, no
     traceback. Everything else is a bug and keeps its traceback."""
+    from vlm_ocr.checkpointing.verified_files import CorruptCheckpoint
     from vlm_ocr.errors import UsageError
     from vlm_ocr.export.checkpoints import CheckpointError
-    from vlm_ocr.training.checkpoint_files import CorruptCheckpoint
 
     return (UsageError, CheckpointError, CorruptCheckpoint, FileNotFoundError, NotADirectoryError)
 

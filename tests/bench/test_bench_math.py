@@ -4,11 +4,11 @@ import sys
 
 import pytest
 
-from vlm_ocr.bench.katex.compare import equations_match
-from vlm_ocr.bench.katex.equation import RenderedEquation, SpanBox
-from vlm_ocr.bench.katex.render import KATEX_DIR, KATEX_VERSION, find_renderer
 from vlm_ocr.bench.loading import build_test
-from vlm_ocr.bench.tests_math import RendererUnavailable, extract_equations
+from vlm_ocr.bench.math_checks import RendererUnavailable, extract_equations
+from vlm_ocr.katex.compare import equations_match
+from vlm_ocr.katex.equation import RenderedEquation, SpanBox
+from vlm_ocr.katex.render import KATEX_DIR, KATEX_VERSION, find_renderer
 
 needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
 

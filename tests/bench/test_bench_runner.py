@@ -3,8 +3,8 @@ import shutil
 import pytest
 
 from vlm_ocr.bench import format_report, score_bench
-from vlm_ocr.bench.katex.equation import RenderedEquation, RenderError, SpanBox
 from vlm_ocr.bench.loading import BenchDataError
+from vlm_ocr.katex.equation import RenderedEquation, RenderError, SpanBox
 
 
 def present(id_, text, pdf="doc.pdf", page=1, **extra):

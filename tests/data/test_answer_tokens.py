@@ -9,10 +9,10 @@ from tiny_setup import datamodule
 from transformers import AutoTokenizer
 
 from vlm_ocr.data.answer_tokens import AnswerTokens, load_tokenizer
-from vlm_ocr.data.front_matter import read_page_markdown
 from vlm_ocr.data.index import build_index
 from vlm_ocr.data.packing import answer_estimate, image_tokens
 from vlm_ocr.data.transforms import RenderPage
+from vlm_ocr.pages.front_matter import read_page_markdown
 
 LATEX_MD = (
     "---\nprimary_language: en\nis_rotation_valid: True\nrotation_correction: 0\nis_table: False\n"

@@ -2,10 +2,10 @@ import shutil
 
 import pytest
 
-from vlm_ocr.data.front_matter import PageResponse
 from vlm_ocr.data.math_check import MathCheckUnavailable
 from vlm_ocr.data.sample import DropSample
 from vlm_ocr.data.transforms import TextRuleFilter
+from vlm_ocr.pages.front_matter import PageResponse
 
 
 def sample(text):

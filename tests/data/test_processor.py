@@ -2,11 +2,11 @@ import pytest
 import torch
 from PIL import Image
 
-from vlm_ocr.data.front_matter import PageResponse
 from vlm_ocr.data.processor import IGNORE_INDEX, QwenInputs
-from vlm_ocr.data.prompts import build_no_anchoring_v4_yaml_prompt
 from vlm_ocr.data.sample import DropSample
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget
+from vlm_ocr.pages.front_matter import PageResponse
+from vlm_ocr.pages.prompts import build_no_anchoring_v4_yaml_prompt
 
 PROMPT = build_no_anchoring_v4_yaml_prompt()
 

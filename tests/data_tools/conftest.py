@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from local_servers import FileServer, OpenAIStub
+from local_servers import OpenAIStub
 from pdf_fixtures import SECRET_KEY, letter, make_pdf
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -50,43 +50,6 @@ def openai_stub(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
     yield server
     server.stop()
-
-
-@pytest.fixture
-def file_server():
-    server = FileServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def _moto_server():
-    moto_server = pytest.importorskip("moto.server")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3_bucket(_moto_server, monkeypatch):
-    """A fresh bucket on the local S3-compatible server; the fs layer reaches it through AWS_ENDPOINT_URL."""
-    from vlm_ocr.prep import fs
-
-    for key, value in {
-        "AWS_ENDPOINT_URL": _moto_server,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    fs._s3_client.cache_clear()
-    client = fs.s3_client()
-    bucket = f"bucket-{len(client.list_buckets()['Buckets'])}"
-    client.create_bucket(Bucket=bucket)
-    yield bucket
-    fs._s3_client.cache_clear()
 
 
 def copy_tree(src: Path, dst: Path) -> Path:

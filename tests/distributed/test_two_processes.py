@@ -117,9 +117,9 @@ def test_ddp_shards_the_data_and_matches_one_process_with_the_same_global_batch(
 
 @pytest.mark.slow
 def test_fsdp2_matches_ddp_resumes_exactly_and_exports_one_hf_folder(ddp_run, tmp_path, tiny_vlm_dir, sample_data_dir):
-    from vlm_ocr.training.checkpoint_files import verify
+    from vlm_ocr.checkpointing.verified_files import verify
 
-    strategy = {"class_path": "vlm_ocr.training.FSDP2Strategy"}
+    strategy = {"class_path": "vlm_ocr.strategies.FSDP2Strategy"}
     run = tmp_path / "fsdp"
     torchrun(cli_args(run, tiny_vlm_dir, sample_data_dir, strategy=strategy), run)
     assert rows(run, 0) == rows(ddp_run, 0) and rows(run, 1) == rows(ddp_run, 1)

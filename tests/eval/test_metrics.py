@@ -3,7 +3,6 @@ import random
 import pytest
 from torchmetrics.functional.text import bleu_score, char_error_rate, word_error_rate
 
-from vlm_ocr.data.front_matter import PageResponse, format_page_markdown
 from vlm_ocr.eval.metrics import (
     DatasetScores,
     bleu,
@@ -14,6 +13,7 @@ from vlm_ocr.eval.metrics import (
     score_page,
 )
 from vlm_ocr.eval.metrics import word_error_rate as our_wer
+from vlm_ocr.pages.front_matter import PageResponse, format_page_markdown
 
 REFERENCE = format_page_markdown(PageResponse("en", True, 0, False, False, "the cat sat on the mat"))
 

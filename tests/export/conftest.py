@@ -67,8 +67,8 @@ def other_shape_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def page_batch(tiny_vlm_dir):
     """Model inputs of one generated page, as the parity check builds them."""
-    from vlm_ocr.export.pages import generated_pages, page_prompts
-    from vlm_ocr.model.loading import load_processor
+    from vlm_ocr.data.processor import load_processor
+    from vlm_ocr.export.probe_pages import generated_pages, page_prompts
 
     return page_prompts(load_processor(str(tiny_vlm_dir)), generated_pages(112, 1))[0]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from vlm_ocr.cli import main
-from vlm_ocr.prep.pdf import RenderSpec, render_page
+from vlm_ocr.pages.pdf import RenderSpec, render_page
 
 TINY = str(Path(__file__).resolve().parents[2] / "experiments" / "tiny.yaml")
 

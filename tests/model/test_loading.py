@@ -3,7 +3,8 @@ import logging
 import pytest
 import torch
 
-from vlm_ocr.model.loading import load_model, load_processor, resolve_attn_implementation
+from vlm_ocr.data.processor import load_processor
+from vlm_ocr.model.loading import load_model, resolve_attn_implementation
 
 
 def test_tiny_folder_loads_through_from_pretrained(tiny_vlm_dir):

@@ -1,9 +1,9 @@
 import torch
 
 from vlm_ocr.data import BuildMessages, PageDataModule, RenderPage
-from vlm_ocr.data.front_matter import PageResponse, format_page_markdown
 from vlm_ocr.model.generate import GenerationSpec
 from vlm_ocr.model.predict import predict_rows, rotation_to_fix
+from vlm_ocr.pages.front_matter import PageResponse, format_page_markdown
 
 
 class ScriptedGenerator:

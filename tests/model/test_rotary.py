@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from rotary_state import FLOAT32_AND_FRESH, FrequencyRecorder, frequencies_state
 
-from vlm_ocr.cli import build_cli
+from vlm_ocr.experiment_cli import build_cli
 from vlm_ocr.model.generate import model_inputs
 from vlm_ocr.model.loading import load_model
 from vlm_ocr.model.rotary import rotary_modules

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vlm_ocr.bench.tests import (
+from vlm_ocr.bench.checks import (
     BaselineTest,
     BenchTest,
     FootnoteTest,
@@ -15,8 +15,8 @@ from vlm_ocr.bench.tests import (
     PresenceTest,
     ValidationError,
 )
-from vlm_ocr.bench.tests_math import MathTest
-from vlm_ocr.bench.tests_table import TableTest
+from vlm_ocr.bench.math_checks import MathTest
+from vlm_ocr.bench.table_checks import TableTest
 
 TEST_CLASSES: dict[str, type[BenchTest]] = {
     "present": PresenceTest,

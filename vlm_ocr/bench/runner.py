@@ -7,12 +7,12 @@ import logging
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from vlm_ocr.bench.katex.equation import EquationRenderer, RenderError
-from vlm_ocr.bench.katex.render import find_renderer
+from vlm_ocr.bench.checks import BaselineTest, BenchTest
 from vlm_ocr.bench.layout import BenchLayout, candidate_dir, candidate_files, count_pages, find_layout, page_files
 from vlm_ocr.bench.loading import BenchDataError, load_tests
 from vlm_ocr.bench.report import BenchReport, Outcome, build_report
-from vlm_ocr.bench.tests import BaselineTest, BenchTest
+from vlm_ocr.katex.equation import EquationRenderer, RenderError
+from vlm_ocr.katex.render import find_renderer
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.processor import IGNORE_INDEX
 from vlm_ocr.eval.metrics import DatasetScores
 from vlm_ocr.model.generate import GenerationSpec, generate_markdown
-from vlm_ocr.prep.files import atomic_write_text
-from vlm_ocr.prep.pdf import RenderSpec, render_page
+from vlm_ocr.pages.files import atomic_write_text
+from vlm_ocr.pages.pdf import RenderSpec, render_page
 
 TABLE_COLUMNS = ["dataset", "image", "markdown_path", "reference", "prediction", "cer", "ned", "front_matter_accuracy"]
 TABLE_COLUMNS += ["repetitive", "finish_reason"]

@@ -11,8 +11,8 @@ import lightning as L
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from vlm_ocr.data.processor import load_processor
 from vlm_ocr.export.serving import inference_settings, write_serving_files
-from vlm_ocr.model.loading import load_processor
 from vlm_ocr.model.peft import has_lora, merged_state_dict
 
 logger = logging.getLogger(__name__)

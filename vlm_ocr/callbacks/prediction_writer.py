@@ -11,8 +11,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from vlm_ocr.data.front_matter import FrontMatterError, parse_page_markdown
-from vlm_ocr.prep.files import atomic_write_text
+from vlm_ocr.pages.files import atomic_write_text
+from vlm_ocr.pages.front_matter import FrontMatterError, parse_page_markdown
 
 logger = logging.getLogger(__name__)
 

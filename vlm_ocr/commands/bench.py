@@ -6,7 +6,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from vlm_ocr.prep.files import atomic_write_text
+from vlm_ocr.pages.files import atomic_write_text
 
 
 def write_candidate(predictions: Path, pdf_root: Path, candidate_dir: Path) -> int:
@@ -25,7 +25,7 @@ def write_candidate(predictions: Path, pdf_root: Path, candidate_dir: Path) -> i
 
 def predict_bench(bench_dir: Path, candidate: str, cli_args: list[str]) -> Path:
     """Run `predict` of the experiment config on bench_dir/pdfs and write bench_dir/candidate."""
-    from vlm_ocr.cli import build_cli
+    from vlm_ocr.experiment_cli import build_cli
 
     pdf_root = bench_dir / "pdfs"
     if not pdf_root.is_dir():

@@ -7,7 +7,7 @@ import logging
 from concurrent.futures import ProcessPoolExecutor
 
 from vlm_ocr.data.transforms import RenderPage
-from vlm_ocr.prep.pdf import PdfError
+from vlm_ocr.pages.pdf import PdfError
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def _render(args: tuple[RenderPage, str]) -> str | None:
 
 def cache_renders(cli_args: list[str], workers: int) -> int:
     """Fill RenderPage's cache_dir for every page of the experiment's train and eval roots; returns pages done."""
-    from vlm_ocr.cli import build_cli
+    from vlm_ocr.experiment_cli import build_cli
 
     datamodule = build_cli(cli_args, run=False).datamodule
     step = next((t for t in datamodule.transforms if isinstance(t, RenderPage)), None)

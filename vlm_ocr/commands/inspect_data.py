@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vlm_ocr.data.processor import IGNORE_INDEX
-from vlm_ocr.prep.files import atomic_write_text
+from vlm_ocr.pages.files import atomic_write_text
 
 
 def describe(item: dict[str, Any], tokenizer: Any, merge_size: int) -> dict[str, Any]:
@@ -32,7 +32,7 @@ def describe(item: dict[str, Any], tokenizer: Any, merge_size: int) -> dict[str,
 
 
 def inspect_data(cli_args: list[str], split: str, limit: int, out: Path) -> Path:
-    from vlm_ocr.cli import build_cli
+    from vlm_ocr.experiment_cli import build_cli
 
     cli = build_cli(cli_args, run=False)
     datamodule = cli.datamodule

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from jsonargparse import CLI
 
-from vlm_ocr.data.sample_data import generate_sample_data
+from vlm_ocr.data.demo_pairs import generate_sample_data
 
 
 def make_sample_data(out: Path, train_per_kind: int = 3, eval_per_kind: int = 1, seed: int = 0) -> None:

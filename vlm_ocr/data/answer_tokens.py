@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlm_ocr.data.front_matter import PageResponse
 from vlm_ocr.data.processor import answer_ids
 from vlm_ocr.data.transforms import FormatTarget, ReformatLatexBoldItalic
+from vlm_ocr.pages.front_matter import PageResponse
 
 # Files whose bytes decide how text is tokenized (whichever of them the tokenizer has).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "added_tokens.json")

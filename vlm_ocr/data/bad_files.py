@@ -8,7 +8,7 @@ from pathlib import Path
 
 from vlm_ocr.data.index import DatasetIndex
 from vlm_ocr.errors import UsageError
-from vlm_ocr.prep.files import atomic_write_text
+from vlm_ocr.pages.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

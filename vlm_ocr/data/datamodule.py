@@ -19,14 +19,13 @@ from vlm_ocr.data.index import DatasetIndex, build_index
 from vlm_ocr.data.mixing import WeightedMix, dataset_weights, describe_mix
 from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, planned_tokens
 from vlm_ocr.data.predict_pages import EvalPromptDataset, PdfPageDataset
-from vlm_ocr.data.processor import QwenInputs
+from vlm_ocr.data.processor import QwenInputs, load_processor
 from vlm_ocr.data.roots import check_roots, resolve_root
 from vlm_ocr.data.sample import Transform
 from vlm_ocr.data.sampler import EpochSampler, ResumableDataLoader, ShardedBatches
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ReformatLatexBoldItalic, RenderPage
 from vlm_ocr.errors import UsageError
-from vlm_ocr.model.loading import load_processor
-from vlm_ocr.prep.pdf import render_page
+from vlm_ocr.pages.pdf import render_page
 
 logger = logging.getLogger(__name__)
 

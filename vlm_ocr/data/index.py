@@ -12,10 +12,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vlm_ocr.data.front_matter import FrontMatterError, read_page_markdown
-from vlm_ocr.data.pairs import ScannedPair, scan_pairs
-from vlm_ocr.prep.files import atomic_write_text
-from vlm_ocr.prep.pdf import PdfError, open_pdf
+from vlm_ocr.pages.files import atomic_write_text
+from vlm_ocr.pages.front_matter import FrontMatterError, read_page_markdown
+from vlm_ocr.pages.pairs import ScannedPair, scan_pairs
+from vlm_ocr.pages.pdf import PdfError, open_pdf
 
 if TYPE_CHECKING:
     from vlm_ocr.data.answer_tokens import AnswerTokens

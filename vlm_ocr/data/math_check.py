@@ -13,7 +13,7 @@ def load_math_checker(kind: str) -> MathChecker:
     """Build the checker named in the config; raise MathCheckUnavailable with the fix when it cannot run."""
     if kind != "katex":
         raise ValueError(f"unknown math check {kind!r} (expected 'katex' or 'off')")
-    from vlm_ocr.bench.katex.render import find_renderer
+    from vlm_ocr.katex.render import find_renderer
 
     renderer, why = find_renderer()
     if renderer is None:

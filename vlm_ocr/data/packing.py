@@ -23,7 +23,7 @@ from torch.utils.data import Sampler
 
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.index import PageRecord
-from vlm_ocr.prep.pdf import RenderSpec, render_scale
+from vlm_ocr.pages.pdf import RenderSpec, render_scale
 
 PATCH, MERGE = 14, 2
 FACTOR = PATCH * MERGE

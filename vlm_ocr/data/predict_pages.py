@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 from vlm_ocr.data.processor import QwenInputs
 from vlm_ocr.data.transforms import BuildMessages
 from vlm_ocr.errors import UsageError
-from vlm_ocr.prep.pdf import PdfError, RenderSpec, page_count, render_page
+from vlm_ocr.pages.pdf import PdfError, RenderSpec, page_count, render_page
 
 
 def expand_pdf_paths(paths: list[str]) -> list[Path]:

@@ -93,3 +93,10 @@ class QwenInputs:
             "image_grid_thw": prompt["image_grid_thw"],
             "truncated": truncated,
         }
+
+
+def load_processor(pretrained: str) -> Any:
+    """AutoProcessor from a hub id or a local folder (tokenizer, image processor, chat template)."""
+    from transformers import AutoProcessor
+
+    return AutoProcessor.from_pretrained(pretrained)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from vlm_ocr.prep.files import atomic_write_bytes
-from vlm_ocr.prep.pdf import RenderSpec, render_page
+from vlm_ocr.pages.files import atomic_write_bytes
+from vlm_ocr.pages.pdf import RenderSpec, render_page
 
 
 class RenderCache:

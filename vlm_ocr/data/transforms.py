@@ -7,13 +7,13 @@ from typing import Literal
 
 from PIL import Image
 
-from vlm_ocr.data.front_matter import FrontMatterError, format_page_markdown, read_page_markdown
 from vlm_ocr.data.math_check import load_math_checker
-from vlm_ocr.data.prompts import build_no_anchoring_v4_yaml_prompt, build_no_anchoring_yaml_prompt
 from vlm_ocr.data.render_cache import RenderCache
 from vlm_ocr.data.sample import DropSample, Sample
 from vlm_ocr.data.text_rules import reformat_latex_bold_italic, text_rule_violation
-from vlm_ocr.prep.pdf import PdfError, RenderSpec, render_page
+from vlm_ocr.pages.front_matter import FrontMatterError, format_page_markdown, read_page_markdown
+from vlm_ocr.pages.pdf import PdfError, RenderSpec, render_page
+from vlm_ocr.pages.prompts import build_no_anchoring_v4_yaml_prompt, build_no_anchoring_yaml_prompt
 
 PROMPTS = {"v4_yaml": build_no_anchoring_v4_yaml_prompt, "yaml": build_no_anchoring_yaml_prompt}
 

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from vlm_ocr.data.front_matter import FRONT_MATTER_KEYS
 from vlm_ocr.eval.metrics import DatasetScores, is_repetitive, read_markdown, score_page
-from vlm_ocr.prep.pdf import RenderSpec, render_page
+from vlm_ocr.pages.front_matter import FRONT_MATTER_KEYS
+from vlm_ocr.pages.pdf import RenderSpec, render_page
 
 TEXT_METRICS = ("cer", "wer", "ned", "bleu")
 ROW_COLUMNS = ("dataset", "source", "page", "finish_reason", "tokens_out", "seconds", *TEXT_METRICS)

@@ -35,7 +35,7 @@ from rapidfuzz.distance import Levenshtein
 from torchmetrics.functional.text import bleu_score
 from torchmetrics.text import BLEUScore
 
-from vlm_ocr.data.front_matter import FRONT_MATTER_KEYS, FrontMatterError, PageResponse, parse_page_markdown
+from vlm_ocr.pages.front_matter import FRONT_MATTER_KEYS, FrontMatterError, PageResponse, parse_page_markdown
 
 _WHITESPACE = re.compile(r"\s+")
 

@@ -12,16 +12,17 @@ from typing import Any, Literal
 
 import torch
 
+from vlm_ocr.data.processor import load_processor
 from vlm_ocr.export.checkpoints import detect_kind, read_checkpoint
 from vlm_ocr.export.folder import check_target, staged_folder
 from vlm_ocr.export.fp8 import quantize_fp8, write_fp8_config
-from vlm_ocr.export.pages import generated_pages, page_prompts, pdf_pages
 from vlm_ocr.export.parity import ParityReport, ParitySpec, compare, run_pages
+from vlm_ocr.export.probe_pages import generated_pages, page_prompts, pdf_pages
 from vlm_ocr.export.serving import write_serving_files
 from vlm_ocr.export.soup import soup
 from vlm_ocr.export.vllm_check import check_vllm
 from vlm_ocr.export.weights import build_model, resolve_base
-from vlm_ocr.model.loading import DTypeName, load_model, load_processor
+from vlm_ocr.model.loading import DTypeName, load_model
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from vlm_ocr.prep.files import atomic_write_text
+from vlm_ocr.pages.files import atomic_write_text
 
 SETTINGS_FILE = "vlm_ocr_inference.json"
 """The recorded inference settings, beside config.json."""
@@ -18,13 +18,13 @@ SETTINGS_FILE = "vlm_ocr_inference.json"
 
 def inference_settings(messages: list[dict[str, Any]], render: Any, generation: Any) -> dict[str, Any]:
     """The chat messages of one page (an `{"type": "image"}` entry stands for the rendered page), the page render
-    settings (`vlm_ocr.prep.pdf.RenderSpec`) and the decoding settings (`vlm_ocr.model.generate.GenerationSpec`)."""
+    settings (`vlm_ocr.pages.pdf.RenderSpec`) and the decoding settings (`vlm_ocr.model.generate.GenerationSpec`)."""
     return {
         "messages": messages,
         "render": asdict(render),
         "generation": asdict(generation),
         "how_to": (
-            "render each page with vlm_ocr.prep.pdf.render_page(pdf, page_index, RenderSpec(**render)) (olmOCR's "
+            "render each page with vlm_ocr.pages.pdf.render_page(pdf, page_index, RenderSpec(**render)) (olmOCR's "
             "rendering: with page_box media, pdftoppm -r longest_side * 72 / longest MediaBox side); put the image "
             "where messages has {'type': 'image'}; apply the processor's chat template with add_generation_prompt; "
             "generate with these settings, stopping at <|im_end|> or <|endoftext|>"

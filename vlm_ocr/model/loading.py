@@ -1,4 +1,4 @@
-"""The only from_pretrained calls: model and processor, real checkpoints and local folders alike."""
+"""The model's from_pretrained: real checkpoints and local folders alike (the processor's is vlm_ocr.data.processor)."""
 
 from __future__ import annotations
 
@@ -49,10 +49,3 @@ def load_model(
     keep_rotary_float32(model)
     logger.info("loaded %s (%s, %.1fM parameters)", pretrained, dtype, sum(p.numel() for p in model.parameters()) / 1e6)
     return model
-
-
-def load_processor(pretrained: str) -> Any:
-    """AutoProcessor from a hub id or a local folder (tokenizer, image processor, chat template)."""
-    from transformers import AutoProcessor
-
-    return AutoProcessor.from_pretrained(pretrained)

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vlm_ocr.data.collate import Collator
-from vlm_ocr.data.front_matter import FrontMatterError, parse_page_markdown
 from vlm_ocr.model.generate import GenerationSpec, generate_markdown
+from vlm_ocr.pages.front_matter import FrontMatterError, parse_page_markdown
 
 RotatedPrompt = Callable[[str, int, int], dict[str, Any]]
 """(source pdf, 1-based page, rotation_correction) -> prompt tensors of the page turned counter-clockwise by it."""

@@ -1,1 +1,1 @@
-"""Mechanics shared by the data-preparation tools and by inference: PDF pages, file writes."""
+"""Mechanics of the data-preparation tools: the runner, storage and fetching, batch files, per-tool steps."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pdfplumber
 
-from vlm_ocr.prep.pdf import PdfError
+from vlm_ocr.pages.pdf import PdfError
 
 DEFAULT_ANCHOR_LENGTH = 4000
 

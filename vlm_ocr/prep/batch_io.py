@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vlm_ocr.data.front_matter import PageResponse
+from vlm_ocr.pages.front_matter import PageResponse
 
 logger = logging.getLogger(__name__)
 

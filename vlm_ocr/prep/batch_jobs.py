@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vlm_ocr.pages.files import atomic_write_text
 from vlm_ocr.prep.batch_io import custom_id_of, iter_lines
-from vlm_ocr.prep.files import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vlm_ocr.data.front_matter import PageResponse
+from vlm_ocr.pages.front_matter import PageResponse
 from vlm_ocr.prep.batch_io import png_data_uri
 
 SYSTEM_PROMPT = """You clean up OCR transcriptions of single document pages, looking at the page image.

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from vlm_ocr.prep.files import atomic_write_bytes
+from vlm_ocr.pages.files import atomic_write_bytes
 
 _CACHE_LOCK = threading.Lock()
 _DOWNLOAD_LOCKS: dict[str, threading.Lock] = {}

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from vlm_ocr.prep.files import atomic_write_text
+from vlm_ocr.pages.files import atomic_write_text
 
 
 def write_meta(path: Path, tool: str, config: dict[str, Any], counts: Any, started: str) -> None:

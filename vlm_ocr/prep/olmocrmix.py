@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vlm_ocr.data.front_matter import FRONT_MATTER_KEYS, ROTATIONS, PageResponse
+from vlm_ocr.pages.front_matter import FRONT_MATTER_KEYS, ROTATIONS, PageResponse
 
 logger = logging.getLogger(__name__)
 MIX_0225 = "allenai/olmOCR-mix-0225"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlm_ocr.data.pairs import ScannedPair, scan_pairs
+from vlm_ocr.pages.pairs import ScannedPair, scan_pairs
 from vlm_ocr.prep.errors import InputError, require_dir
 from vlm_ocr.prep.fs import list_files
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 from tqdm import tqdm
 
-from vlm_ocr.prep.files import atomic_write_bytes, atomic_write_text
+from vlm_ocr.pages.files import atomic_write_bytes, atomic_write_text
 from vlm_ocr.prep.meta import now_iso, write_meta
 
 logger = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
-from vlm_ocr.data.front_matter import PageResponse, format_page_markdown
+from vlm_ocr.pages.front_matter import PageResponse, format_page_markdown
 from vlm_ocr.prep.fetch import RetryPolicy, download
-from vlm_ocr.prep.pages import image_to_pdf
+from vlm_ocr.prep.single_pages import image_to_pdf
 
 DEFAULT_MAX_DOWNLOAD_MB = 200
 

@@ -12,8 +12,8 @@ from reportlab.lib.pagesizes import letter
 from reportlab.pdfgen.canvas import Canvas
 
 from vlm_ocr.data.augment import CORRECTION
-from vlm_ocr.data.front_matter import PageResponse, format_page_markdown
-from vlm_ocr.prep.files import atomic_write_bytes, atomic_write_text
+from vlm_ocr.pages.files import atomic_write_bytes, atomic_write_text
+from vlm_ocr.pages.front_matter import PageResponse, format_page_markdown
 
 WORDS = (
     "page model document reading order table figure section result method training data token image layout "

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from vlm_ocr.cli import build_cli
+from vlm_ocr.experiment_cli import build_cli
 from vlm_ocr.model.parameters import decay_parameter_groups
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"

@@ -13,8 +13,8 @@ import yaml
 from recording import read_rows
 from training_runs import PYTHON, REPO, child_env
 
+from vlm_ocr.checkpointing.verified_files import verify
 from vlm_ocr.cli import main
-from vlm_ocr.training.checkpoint_files import verify
 
 TINY = REPO / "experiments" / "tiny.yaml"
 WAIT = 120  # seconds any subprocess may take before the test gives up on it

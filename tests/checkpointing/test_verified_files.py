@@ -13,7 +13,7 @@ import pytest
 import torch
 from training_runs import PYTHON, child_env
 
-from vlm_ocr.training.checkpoint_files import (
+from vlm_ocr.checkpointing.verified_files import (
     TEMP_MARK,
     CheckpointWriteError,
     CorruptCheckpoint,
@@ -181,7 +181,7 @@ FULL_DISK = textwrap.dedent(
     """
     import json, subprocess, sys, torch
     from pathlib import Path
-    from vlm_ocr.training.checkpoint_files import CheckpointWriteError, save_verified, verify
+    from vlm_ocr.checkpointing.verified_files import CheckpointWriteError, save_verified, verify
     folder = Path(sys.argv[1])
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)]).returncode != 0:
         sys.exit(3)

@@ -8,9 +8,9 @@ from typing import ClassVar
 
 from rapidfuzz import fuzz
 
-from vlm_ocr.bench.katex.compare import equations_match
-from vlm_ocr.bench.katex.equation import EquationRenderer
-from vlm_ocr.bench.tests import BenchTest, ValidationError, Verdict
+from vlm_ocr.bench.checks import BenchTest, ValidationError, Verdict
+from vlm_ocr.katex.compare import equations_match
+from vlm_ocr.katex.equation import EquationRenderer
 
 _BRACKETED = (re.compile(r"\\\((.+?)\\\)", re.DOTALL), re.compile(r"\\\[(.+?)\\\]", re.DOTALL))
 _DOLLARS = (re.compile(r"\$\$(.+?)\$\$", re.DOTALL), re.compile(r"\$(.+?)\$", re.DOTALL))

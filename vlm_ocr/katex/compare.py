@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bs4 import BeautifulSoup
 
-from vlm_ocr.bench.katex.equation import RenderedEquation, SpanBox
+from vlm_ocr.katex.equation import RenderedEquation, SpanBox
 
 _INVISIBLE = re.compile(r"[\s\u200a-\u200d\u2060\ufeff]+")
 ALIGN_TOLERANCE_PX = 5.0

@@ -13,7 +13,7 @@ from vlm_ocr.bench.normalize import normalize_text
 from vlm_ocr.bench.repeats import trailing_ngram_repeats
 
 if TYPE_CHECKING:
-    from vlm_ocr.bench.katex.equation import EquationRenderer
+    from vlm_ocr.katex.equation import EquationRenderer
 
 TEST_TYPES = ("baseline", "present", "absent", "order", "table", "math", "format", "footnote")
 Verdict = tuple[bool, str]  # (passed, explanation when it failed)

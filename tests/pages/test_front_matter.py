@@ -1,6 +1,6 @@
 import pytest
 
-from vlm_ocr.data.front_matter import (
+from vlm_ocr.pages.front_matter import (
     FrontMatterError,
     PageResponse,
     format_page_markdown,

@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from vlm_ocr.bench.katex.equation import RenderedEquation, RenderError, SpanBox
+from vlm_ocr.katex.equation import RenderedEquation, RenderError, SpanBox
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, image_tokens
 from vlm_ocr.data.sampler import EpochSampler
 from vlm_ocr.model.generate import model_inputs
 from vlm_ocr.model.packing import packed_position_ids
-from vlm_ocr.prep.pdf import RenderSpec
+from vlm_ocr.pages.pdf import RenderSpec
 
 ATTENTION = pytest.mark.parametrize("attn", ["sdpa_varlen", "sdpa"])  # page by page / dense block-causal mask
 
@@ -139,7 +139,7 @@ def test_batch_sampler_packs_by_planned_length():
 def test_planned_image_tokens_match_the_processor(processor):
     from PIL import Image
 
-    from vlm_ocr.prep.pdf import render_scale
+    from vlm_ocr.pages.pdf import render_scale
 
     for width_pt, height_pt, side in [(612, 792, 1288), (792, 612, 448), (180, 300, 1288), (612, 396, 700)]:
         spec = RenderSpec(side)

@@ -16,7 +16,7 @@ from lightning.fabric.strategies.model_parallel import _load_checkpoint
 from lightning.pytorch.strategies import ModelParallelStrategy
 from torch import nn
 
-from vlm_ocr.training.checkpoint_files import (
+from vlm_ocr.checkpointing.verified_files import (
     MANIFEST,
     TEMP_MARK,
     CheckpointWriteError,

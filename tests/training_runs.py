@@ -11,7 +11,7 @@ import lightning as L
 import torch
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
+REPO = HERE.parent
 
 
 def steps():
@@ -49,7 +49,6 @@ def make_module(model_dir, lr=3e-3, **kwargs):
 
 def make_trainer(root, callbacks=(), every_n_steps=None, **kwargs):
     from lightning.pytorch.callbacks import ModelCheckpoint
-
     from vlm_ocr.training import AtomicCheckpointIO
 
     callbacks = list(callbacks)

@@ -9,7 +9,7 @@ from typing import Any
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from lightning.fabric.utilities.cloud_io import _load as lightning_load
 
-from vlm_ocr.training.checkpoint_files import record_path, save_verified, usable_checkpoint
+from vlm_ocr.checkpointing.verified_files import record_path, save_verified, usable_checkpoint
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -1,8 +1,8 @@
 import pytest
 
+from vlm_ocr.bench.checks import ValidationError
 from vlm_ocr.bench.loading import build_test
 from vlm_ocr.bench.repeats import trailing_ngram_repeats
-from vlm_ocr.bench.tests import ValidationError
 
 
 def make(type_, **fields):

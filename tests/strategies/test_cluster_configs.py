@@ -8,7 +8,7 @@ import pytest
 import yaml
 from training_runs import REPO
 
-from vlm_ocr.cli import build_cli
+from vlm_ocr.experiment_cli import build_cli
 
 EXPERIMENTS = REPO / "experiments"
 RECIPE = yaml.safe_load((EXPERIMENTS / "mix_1025.yaml").read_text())
@@ -29,7 +29,7 @@ def without(config, trainer_keys=(), model_keys=()):
     ("name", "strategy", "dropped", "plugins"),
     [
         ("mix_1025_ddp.yaml", "lightning.pytorch.strategies.DDPStrategy", [], True),
-        ("mix_1025_fsdp.yaml", "vlm_ocr.training.FSDP2Strategy", ["GenerationMetrics", "ExportHuggingFace"], True),
+        ("mix_1025_fsdp.yaml", "vlm_ocr.strategies.FSDP2Strategy", ["GenerationMetrics", "ExportHuggingFace"], True),
         (
             "deepspeed/mix_1025_deepspeed.yaml",
             "lightning.pytorch.strategies.DeepSpeedStrategy",
@@ -56,13 +56,12 @@ def test_cluster_configs_differ_from_the_recipe_only_where_documented(name, stra
 
 def test_the_recipe_carries_the_fault_tolerance_pieces():
     assert {"Preemption", "NonFiniteGuard"} <= set(callbacks(RECIPE))
-    assert RECIPE["trainer"]["plugins"][0]["class_path"] == "vlm_ocr.training.AtomicCheckpointIO"
+    assert RECIPE["trainer"]["plugins"][0]["class_path"] == "vlm_ocr.checkpointing.AtomicCheckpointIO"
     assert RECIPE["trainer"]["use_distributed_sampler"] is False
 
 
 def test_the_fsdp_and_ddp_configs_build(cli_env):
     from lightning.pytorch.strategies import DDPStrategy
-
     from vlm_ocr.training import AtomicCheckpointIO, FSDP2Strategy
 
     ddp = build_cli(

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING, ClassVar
 
 from rapidfuzz import fuzz
 
+from vlm_ocr.bench.checks import BenchTest, Verdict, diff_threshold
 from vlm_ocr.bench.normalize import normalize_text
 from vlm_ocr.bench.tables import Cell, TableData, find_tables
-from vlm_ocr.bench.tests import BenchTest, Verdict, diff_threshold
 
 if TYPE_CHECKING:
-    from vlm_ocr.bench.katex.equation import EquationRenderer
+    from vlm_ocr.katex.equation import EquationRenderer
 
 _MIN_THRESHOLD = 0.5  # tables (only) floor the similarity threshold at 0.5
 

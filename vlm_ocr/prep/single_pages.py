@@ -12,7 +12,7 @@ from pathlib import Path
 import pypdfium2 as pdfium
 from PIL import Image
 
-from vlm_ocr.prep.pdf import PdfError, RenderSpec, open_pdf, page_count, render_page
+from vlm_ocr.pages.pdf import PdfError, RenderSpec, open_pdf, page_count, render_page
 
 PDFIUM_LOCK = threading.RLock()
 POINTS_PER_INCH = 72.0
