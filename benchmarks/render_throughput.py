@@ -42,7 +42,7 @@ def collect_pages(pdf_dir: Path, max_pages: int, per_pdf: int) -> list[tuple[Pat
 
 
 def pdfium_png(pdf: Path, index: int, dpi: float) -> bytes:
-    return render_page_png(pdf, index, SPEC)
+    return render_page_png(pdf, index, SPEC)[0]
 
 
 def pdftoppm_png(pdf: Path, index: int, dpi: float) -> bytes:

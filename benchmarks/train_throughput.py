@@ -26,14 +26,14 @@ from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.dataset import PageDataset
 from vlm_ocr.data.demo_pairs import generate_sample_data
 from vlm_ocr.data.index import build_index
-from vlm_ocr.data.packing import PackCollator
+from vlm_ocr.data.packing import PackCollator, greedy_packs
 from vlm_ocr.data.processor import IGNORE_INDEX, QwenInputs
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ParseFrontMatter, RenderPage
 from vlm_ocr.model.architecture import build_config, build_processor, make_model_folder
 from vlm_ocr.model.flops import peak_flops_for, step_flops
 from vlm_ocr.model.generate import model_inputs
 from vlm_ocr.model.loading import load_model, resolve_attn_implementation
-from vlm_ocr.model.loss import answer_token_loss
+from vlm_ocr.model.loss import answer_token_loss_terms
 from vlm_ocr.model.packing import packed_position_ids
 from vlm_ocr.model.parameters import set_trainable
 
@@ -191,18 +191,14 @@ def main() -> None:
                 "position_ids": packed_position_ids(model.model, batch),
             }
             hidden = model.model(**inputs).last_hidden_state
-            return answer_token_loss(hidden, model.lm_head, batch["labels"], "page", page_index=batch["page_index"])[0]
+            return answer_token_loss_terms(
+                hidden, model.lm_head, batch["labels"], "page", page_index=batch["page_index"]
+            )[0]
 
         packs = []  # packed within each accumulation group, so both sides take the same optimizer steps
         for first in range(0, len(samples), accumulate):
-            current, used = [], 0
-            for s in samples[first : first + accumulate]:
-                if current and used + len(s["input_ids"]) > args.pack_tokens:
-                    packs.append(current)
-                    current, used = [], 0
-                current.append(s)
-                used += len(s["input_ids"])
-            packs.append(current)
+            group = samples[first : first + accumulate]
+            packs.extend(greedy_packs(group, lambda s: len(s["input_ids"]), args.pack_tokens))
         olmocr_step(warmup[:1]).backward()  # warm-up: kernels, allocator, autotuning
         vlm_ocr_step(warmup).backward()
         model.zero_grad(set_to_none=True)

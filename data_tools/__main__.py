@@ -42,16 +42,17 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from vlm_ocr.prep.cli import run_tool
+    from vlm_ocr.verbs import run_verb
 
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())
         raise SystemExit(0 if argv else 2)
     if argv[0] not in TOOLS:
-        print(f"{usage()}\n\ndata_tools: no tool named {argv[0]!r} — pick one of the tools above", file=sys.stderr)
+        no_tool = f"data_tools: error: no tool named {argv[0]!r} — pick one of the tools above"
+        print(f"{usage()}\n\n{no_tool}", file=sys.stderr)
         raise SystemExit(2)
-    raise SystemExit(run_tool(tool_mains()[argv[0]], argv[1:]))
+    raise SystemExit(run_verb(tool_mains()[argv[0]], argv[1:], prog=f"python -m data_tools {argv[0]}"))
 
 
 if __name__ == "__main__":

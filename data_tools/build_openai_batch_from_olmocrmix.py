@@ -6,14 +6,13 @@ import logging
 from functools import partial
 from pathlib import Path
 
-from vlm_ocr.pages.pdf import RenderSpec
+from vlm_ocr.pages.pdf import RenderSpec, page_count, render_page_png
 from vlm_ocr.pages.prompts import build_openai_silver_data_prompt_v3_simple, openai_response_format_schema
 from vlm_ocr.prep.batch_io import RolloverWriter, chat_request_line, format_custom_id, image_message
-from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError, require_dir
 from vlm_ocr.prep.fs import list_files
 from vlm_ocr.prep.runner import DEFAULT_RUN, Drop, RunArgs, map_items
-from vlm_ocr.prep.single_pages import count_pages, render_png
+from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 TOOL = "build_openai_batch_from_olmocrmix"
@@ -21,10 +20,10 @@ TOOL = "build_openai_batch_from_olmocrmix"
 
 def build_request(pdf: str, root: Path, model: str, max_completion_tokens: int, spec: RenderSpec) -> str:
     """One single-page PDF -> one request line whose custom_id is its exact relative path."""
-    pages = count_pages(pdf)
+    pages = page_count(pdf)
     if pages != 1:
         raise Drop("multi-page PDF" if pages > 1 else "PDF without pages")
-    png, (width, height) = render_png(pdf, 0, spec)
+    png, (width, height) = render_page_png(pdf, 0, spec)
     body = {
         "model": model,
         "messages": image_message(build_openai_silver_data_prompt_v3_simple(width, height), png),
@@ -65,13 +64,23 @@ def main(
     pdfs = pdfs[:max_pdfs] if max_pdfs is not None else pdfs
     writer = RolloverWriter(output_dir, "batch_requests_{:04d}.jsonl")
     build = partial(
-        build_request, root=input_dir, model=model, max_completion_tokens=max_completion_tokens,
+        build_request,
+        root=input_dir,
+        model=model,
+        max_completion_tokens=max_completion_tokens,
         spec=RenderSpec(longest_side=longest_side),
-    )  # fmt: skip
+    )
     counts = map_items(
-        build, pdfs, output_dir, run, tool=TOOL, pool="process", sink=writer, config=config,
+        build,
+        pdfs,
+        output_dir,
+        run,
+        tool=TOOL,
+        pool="process",
+        sink=writer,
+        config=config,
         key=lambda pdf: format_custom_id(Path(pdf).relative_to(input_dir).as_posix()),
-    )  # fmt: skip
+    )
     logger.info("%d request files in %s", len(writer.parts), output_dir)
     return 1 if counts.failed else 0
 

@@ -10,16 +10,15 @@ from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
-from vlm_ocr.pages.pdf import PdfError, RenderSpec
+from vlm_ocr.pages.pdf import PdfError, RenderSpec, page_count, render_page_png
 from vlm_ocr.pages.prompts import build_openai_silver_data_prompt, openai_response_format_schema
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.anchor import anchor_text
 from vlm_ocr.prep.batch_io import RolloverWriter, chat_request_line, format_custom_id, image_message
-from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError, require_file
 from vlm_ocr.prep.pdf_filter import filter_reason
 from vlm_ocr.prep.runner import DEFAULT_RUN, Drop, RunArgs, map_items
-from vlm_ocr.prep.single_pages import count_pages, render_png
+from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 TOOL = "buildsilver"
@@ -54,11 +53,11 @@ def build_requests(
         local = fs.local_copy(path, tmp)
         if use_filter and (reason := filter_reason(local)):
             raise Drop(f"filtered: {reason}")
-        pages = sample_pages(count_pages(local), first_n, max_pages, random.Random(f"{seed}:{rel}"))
+        pages = sample_pages(page_count(local), first_n, max_pages, random.Random(f"{seed}:{rel}"))
         lines = []
         for page in pages:
             try:
-                png, _ = render_png(local, page - 1, RenderSpec(longest_side=2048))
+                png, _ = render_page_png(local, page - 1, RenderSpec(longest_side=2048))
                 prompt = build_openai_silver_data_prompt(anchor_text(local, page - 1))
             except PdfError as err:
                 logger.warning("%s page %d: %s", path, page, err.reason)
@@ -137,8 +136,10 @@ def main(
         run: Common data-tool flags.
     """
     if max_sample_pages < first_n_pages:
-        raise InputError(f"--max_sample_pages {max_sample_pages} is below --first_n_pages {first_n_pages}",
-                         "raise --max_sample_pages or lower --first_n_pages")  # fmt: skip
+        raise InputError(
+            f"--max_sample_pages {max_sample_pages} is below --first_n_pages {first_n_pages}",
+            "raise --max_sample_pages or lower --first_n_pages",
+        )
     candidates = candidate_pdfs(glob_path, path_list)
     rng = random.Random(seed)
     paths = reservoir_sample(candidates, reservoir_size or 10 * num_sample_docs, rng)
@@ -146,12 +147,27 @@ def main(
     logger.info("%d candidate PDFs, %d sampled; custom_ids are relative to %s", len(candidates), len(paths), root)
     config = {k: v for k, v in locals().items() if k in main.__annotations__} | {"pdf_root": root}
     writer = RolloverWriter(output, "output_{}.jsonl", key_of=lambda custom_id: custom_id.split("#page=")[0])
-    build = partial(build_requests, root=root, seed=seed, first_n=first_n_pages, max_pages=max_sample_pages,
-                    use_filter=not no_filter, model=model)  # fmt: skip
+    build = partial(
+        build_requests,
+        root=root,
+        seed=seed,
+        first_n=first_n_pages,
+        max_pages=max_sample_pages,
+        use_filter=not no_filter,
+        model=model,
+    )
     counts = map_items(
-        build, paths, output, run, tool=TOOL, pool="process", sink=writer, stop_after=num_sample_docs,
-        key=lambda path: fs.relative_to(path, root), config=config,
-    )  # fmt: skip
+        build,
+        paths,
+        output,
+        run,
+        tool=TOOL,
+        pool="process",
+        sink=writer,
+        stop_after=num_sample_docs,
+        key=lambda path: fs.relative_to(path, root),
+        config=config,
+    )
     return 1 if counts.failed else 0
 
 

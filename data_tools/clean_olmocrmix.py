@@ -12,14 +12,13 @@ from typing import Any
 
 from vlm_ocr.pages.front_matter import format_page_markdown
 from vlm_ocr.pages.pairs import ScannedPair
-from vlm_ocr.pages.pdf import RenderSpec
+from vlm_ocr.pages.pdf import RenderSpec, page_count, render_page_png
 from vlm_ocr.prep.cleanup import RESPONSE_FORMAT, cleanup_messages, page_from_cleanup
-from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.openai_client import make_client
 from vlm_ocr.prep.pair_inputs import scan_input_pairs
 from vlm_ocr.prep.runner import Drop, Link, RunArgs, map_items
-from vlm_ocr.prep.single_pages import count_pages, render_png
+from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 RUN = RunArgs(workers=10)
@@ -28,10 +27,10 @@ TOOL = "clean_olmocrmix"
 
 def clean_pair(pair: ScannedPair, root: Path, client: Any, model: str, spec: RenderSpec) -> dict:
     """One pair -> pdf link, `.md.orig` link, `.json` sidecar, then the cleaned `.md` (written last)."""
-    if count_pages(pair.pdf_path) != 1:
+    if page_count(pair.pdf_path) != 1:
         raise Drop("multi-page PDF")
     original = pair.markdown_path.read_text(encoding="utf-8")
-    png, _ = render_png(pair.pdf_path, 0, spec)
+    png, _ = render_page_png(pair.pdf_path, 0, spec)
     response = client.chat.completions.create(
         model=model,
         messages=cleanup_messages(original, png),

@@ -14,11 +14,11 @@ from functools import partial
 from pathlib import Path
 
 from vlm_ocr.prep import fs
-from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.fetch import DEFAULT_RETRY, RetryPolicy
 from vlm_ocr.prep.runner import Drop, RunArgs, map_items
 from vlm_ocr.prep.transcripts import DEFAULT_MAX_DOWNLOAD_MB, image_pdf, transcript_markdown
+from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 RUN = RunArgs(workers=1)
@@ -110,13 +110,23 @@ def main(
             f"--input_dir {input_dir}: no CSV file matching --csv_pattern {csv_pattern}",
             "pass the folder, s3:// prefix or URL of the LoC CSV exports",
         )
-    convert_row = partial(convert, policy=retry, max_bytes=max_download_mb * 1024 * 1024, front_matter=front_matter,
-                          language=primary_language)  # fmt: skip
+    convert_row = partial(
+        convert,
+        policy=retry,
+        max_bytes=max_download_mb * 1024 * 1024,
+        front_matter=front_matter,
+        language=primary_language,
+    )
     with tempfile.TemporaryDirectory(prefix="loc-") as cache:
         counts = map_items(
-            convert_row, iter_rows(csvs, Path(cache)), output_dir, run, tool=TOOL, config=config,
+            convert_row,
+            iter_rows(csvs, Path(cache)),
+            output_dir,
+            run,
+            tool=TOOL,
+            config=config,
             key=lambda row: f"{row.campaign}/{safe_name(row.asset)}.md",
-        )  # fmt: skip
+        )
     return 1 if counts.failed else 0
 
 

@@ -11,11 +11,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.fetch import DEFAULT_RETRY, RetryPolicy
 from vlm_ocr.prep.runner import Drop, RunArgs, map_items
 from vlm_ocr.prep.transcripts import DEFAULT_MAX_DOWNLOAD_MB, image_pdf, transcript_markdown
+from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 RUN = RunArgs(workers=1)
@@ -38,10 +38,12 @@ class Task:
 def latest_transcription(record: dict[str, Any], object_id: str) -> dict[str, Any] | None:
     """The newest (highest contributionSequence) non-empty transcription that targets `object_id`."""
     found = [
-        t for t in record.get("record_transcription") or []
+        t
+        for t in record.get("record_transcription") or []
         if str((t.get("target") or {}).get("objectId")) == object_id
-        and t.get("contributionType") == "transcription" and t.get("contribution")
-    ]  # fmt: skip
+        and t.get("contributionType") == "transcription"
+        and t.get("contribution")
+    ]
     return max(found, key=lambda t: t.get("contributionSequence") or 0) if found else None
 
 
@@ -120,12 +122,22 @@ def main(
     files = sorted(p for p in input_dir.rglob("*.jsonl") if out not in p.parents) if input_dir.is_dir() else []
     if not files:
         raise InputError(f"--input_dir {input_dir}: no *.jsonl file", "pass the folder of NARA catalog JSONL exports")
-    convert_task = partial(convert, policy=retry, max_bytes=max_download_mb * 1024 * 1024, front_matter=front_matter,
-                           language=primary_language)  # fmt: skip
+    convert_task = partial(
+        convert,
+        policy=retry,
+        max_bytes=max_download_mb * 1024 * 1024,
+        front_matter=front_matter,
+        language=primary_language,
+    )
     counts = map_items(
-        convert_task, iter_tasks(files, input_dir), output_dir, run, tool=TOOL, config=config,
+        convert_task,
+        iter_tasks(files, input_dir),
+        output_dir,
+        run,
+        tool=TOOL,
+        config=config,
         key=lambda task: f"{task.stem}.md",
-    )  # fmt: skip
+    )
     return 1 if counts.failed else 0
 
 

@@ -11,7 +11,6 @@ from typing import Any
 from vlm_ocr.pages.files import atomic_write_text
 from vlm_ocr.pages.front_matter import format_page_markdown
 from vlm_ocr.prep.archive import extract_tar
-from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError, as_input_error
 from vlm_ocr.prep.olmocrmix import (
     MIX_0225,
@@ -25,6 +24,7 @@ from vlm_ocr.prep.olmocrmix import (
     row_count,
 )
 from vlm_ocr.prep.runner import DEFAULT_RUN, Link, RunArgs, map_items
+from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 TOOL = "prepare_olmocrmix"
@@ -138,15 +138,28 @@ def main(
     tarballs = sorted({p for g in globs for p in tar_dir.glob(g)}) if tar_dir.is_dir() else []
     extracted = destination / "hugging_face" / "pdf_tarballs" / "extracted"
     map_items(
-        partial(extract, extracted=extracted), tarballs, extracted, run, tool=TOOL, pool="process",
-        key=lambda tarball: f".done/{tarball.name}", stage="extract", config=config,
-    )  # fmt: skip
+        partial(extract, extracted=extracted),
+        tarballs,
+        extracted,
+        run,
+        tool=TOOL,
+        pool="process",
+        key=lambda tarball: f".done/{tarball.name}",
+        stage="extract",
+        config=config,
+    )
     out_dir = destination / f"processed_{tag}"
     counts = map_items(
-        partial(convert, extracted=extracted, flat_0225=flat_0225), iter_rows(parquet), out_dir, run, tool=TOOL,
+        partial(convert, extracted=extracted, flat_0225=flat_0225),
+        iter_rows(parquet),
+        out_dir,
+        run,
+        tool=TOOL,
         key=lambda row: f"{doc_stem(str(row['id']), flat_0225)}.md",
-        stop_after=max_examples, total=row_count(parquet), config=config,
-    )  # fmt: skip
+        stop_after=max_examples,
+        total=row_count(parquet),
+        config=config,
+    )
     logger.info("urls.jsonl: %d mappings", write_urls(parquet, out_dir, flat_0225))
     return 1 if counts.failed else 0
 

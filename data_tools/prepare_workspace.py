@@ -14,10 +14,10 @@ from typing import Any
 
 from vlm_ocr.pages.front_matter import PageResponse, format_page_markdown
 from vlm_ocr.prep import fs
-from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.runner import DEFAULT_RUN, Drop, RunArgs, map_items
 from vlm_ocr.prep.single_pages import extract_page
+from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 TOOL = "prepare_workspace"
@@ -118,9 +118,14 @@ def main(
         raise InputError(f"workspace_path {workspace_path}: no results/*.jsonl", "pass an olmOCR pipeline workspace")
     cache_dir = output_dir / ".pdf_cache"
     counts = map_items(
-        partial(convert, cache_dir=cache_dir), iter_pages(results, max_examples, keep_fallback_docs), output_dir, run,
-        tool=TOOL, key=lambda task: f"{task.stem}.md", config=config,
-    )  # fmt: skip
+        partial(convert, cache_dir=cache_dir),
+        iter_pages(results, max_examples, keep_fallback_docs),
+        output_dir,
+        run,
+        tool=TOOL,
+        key=lambda task: f"{task.stem}.md",
+        config=config,
+    )
     shutil.rmtree(cache_dir, ignore_errors=True)
     return 1 if counts.failed else 0
 

@@ -10,10 +10,10 @@ from pathlib import Path
 from vlm_ocr.pages.front_matter import format_page_markdown
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.batch_io import BatchResult, PageRef, iter_lines, parse_custom_id, parse_result_line
-from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError, require_dir
 from vlm_ocr.prep.runner import RunArgs, map_items
 from vlm_ocr.prep.single_pages import extract_page
+from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 RUN = RunArgs(workers=8)
@@ -95,9 +95,14 @@ def main(batch_results_dir: Path, original_pdf_dir: str, output_dir: Path, *, ru
         )
     convert_one = partial(convert, pdf_root=original_pdf_dir, cache_dir=output_dir / ".pdf_cache")
     counts = map_items(
-        convert_one, read_results(batch_results_dir), output_dir, run, tool=TOOL, config=config,
+        convert_one,
+        read_results(batch_results_dir),
+        output_dir,
+        run,
+        tool=TOOL,
+        config=config,
         key=lambda result: f"{output_stem(result)}.md",
-    )  # fmt: skip
+    )
     return 1 if counts.failed else 0
 
 

@@ -12,12 +12,11 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
-from vlm_ocr.pages.pdf import PdfError, RenderSpec, render_page
+from vlm_ocr.pages.pdf import PdfError, RenderSpec, page_count, render_page
 from vlm_ocr.prep import fs
-from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.runner import DEFAULT_RUN, RunArgs, map_items
-from vlm_ocr.prep.single_pages import PDFIUM_LOCK, count_pages
+from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 TOOL = "renderpdf"
@@ -51,7 +50,7 @@ def iter_jobs(pdfs: list[str], root: str, pages: list[int] | None, cache_dir: Pa
     for pdf in pdfs:
         rel = fs.relative_to(pdf, root) if root else Path(pdf).name
         try:
-            total = count_pages(fs.local_copy(pdf, cache_dir))
+            total = page_count(fs.local_copy(pdf, cache_dir))
         except (PdfError, OSError) as err:
             yield PageJob(pdf, rel, 0, problem=str(err))
             continue
@@ -68,8 +67,7 @@ def render(job: PageJob, spec: RenderSpec, image_format: str, cache_dir: Path) -
     """One page -> its image, then a small JSON sidecar with sizes (written last: it marks the page done)."""
     if job.problem:
         raise ValueError(job.problem)
-    with PDFIUM_LOCK:
-        image = render_page(fs.local_copy(job.pdf, cache_dir), job.page - 1, spec)
+    image = render_page(fs.local_copy(job.pdf, cache_dir), job.page - 1, spec)
     buffer = io.BytesIO()
     image.save(buffer, format="WEBP" if image_format == "webp" else "PNG")
     name = output_name(job, image_format)
@@ -107,9 +105,14 @@ def main(
     with tempfile.TemporaryDirectory(prefix="renderpdf-") as cache:
         counts = map_items(
             partial(render, spec=spec, image_format=image_format, cache_dir=Path(cache)),
-            iter_jobs(pdfs, root, pages, Path(cache)), out_dir, run, tool=TOOL, pool="process", config=config,
+            iter_jobs(pdfs, root, pages, Path(cache)),
+            out_dir,
+            run,
+            tool=TOOL,
+            pool="process",
+            config=config,
             key=lambda job: output_name(job, image_format).rsplit(".", 1)[0] + ".json",
-        )  # fmt: skip
+        )
     return 1 if counts.failed else 0
 
 

@@ -12,7 +12,6 @@ from typing import Any
 from vlm_ocr.pages.files import atomic_write_text
 from vlm_ocr.pages.front_matter import FRONT_MATTER_KEYS, parse_page_markdown, split_front_matter
 from vlm_ocr.pages.pairs import ScannedPair
-from vlm_ocr.prep.cli import tool_entry_point
 from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.olmocrmix import (
     TarChunk,
@@ -25,6 +24,7 @@ from vlm_ocr.prep.olmocrmix import (
 )
 from vlm_ocr.prep.pair_inputs import scan_input_pairs
 from vlm_ocr.prep.runner import DEFAULT_RUN, Collect, RunArgs, map_items
+from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 TOOL = "repackage_olmocrmix"
@@ -113,9 +113,17 @@ def main(
         read_record, root=processed_dir, pdf_root=pdf_root, urls=load_urls(processed_dir), url_template=url_template
     )
     counts = map_items(
-        read, pairs, output_dir, run, tool=TOOL, sink=records, stage="records", config=config, dropped=left_out,
+        read,
+        pairs,
+        output_dir,
+        run,
+        tool=TOOL,
+        sink=records,
+        stage="records",
+        config=config,
+        dropped=left_out,
         key=lambda pair: pair.markdown_path.relative_to(processed_dir).with_suffix("").as_posix(),
-    )  # fmt: skip
+    )
     rows = sorted(records.results, key=lambda row: row["id"])
     if strict and counts.failed:
         logger.error("%d pairs could not be read (see %s/errors.records.jsonl)", counts.failed, output_dir)
@@ -128,10 +136,16 @@ def main(
     chunks = plan_chunks(members, pdf_chunk_prefix or tag, max_tar_size_bytes)
     chunk_dir = output_dir / pdf_chunk_dir
     map_items(
-        partial(write_chunk, chunk_dir=chunk_dir), chunks, output_dir, run, tool=TOOL, pool="process", config=config,
+        partial(write_chunk, chunk_dir=chunk_dir),
+        chunks,
+        output_dir,
+        run,
+        tool=TOOL,
+        pool="process",
+        config=config,
         key=lambda chunk: f"{pdf_chunk_dir}/{chunk.name}",
         done=lambda chunk: tar_matches(chunk, chunk_dir / chunk.name),
-    )  # fmt: skip
+    )
     where = {doc_id: chunk.name for chunk in chunks for doc_id, _ in chunk.members}
     manifest = []
     for row in rows:

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from vlm_ocr.cli import main
+from vlm_ocr.verbs import run_verb
 
 TINY = str(Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml")
 
@@ -60,7 +61,7 @@ def test_print_config(cli_env, capsys):
     assert "class_path: vlm_ocr.data.RenderPage" in printed and "accumulate_grad_batches: 2" in printed
 
 
-def test_inspect_data_shows_samples_and_drops(cli_env, tmp_path):
+def test_inspect_data_shows_samples_and_drops(cli_env, tmp_path, capsys):
     out = tmp_path / "inspect.jsonl"
     run("inspect-data", "--config", TINY, *cli_env, "--split", "train", "--limit", "100", "--out", str(out))
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -75,8 +76,9 @@ def test_inspect_data_shows_samples_and_drops(cli_env, tmp_path):
         assert row["prompt"].endswith("<|im_start|>assistant\n") and row["target"].endswith("<|im_end|>")
         assert row["target"].startswith("---\nprimary_language: ")
         assert len(row["labels"]) == len(row["input_ids"])
-    with pytest.raises(SystemExit, match="unknown split"):
-        main(["inspect-data", "--config", TINY, *cli_env, "--split", "nope", "--out", str(out)])
+    assert main(["inspect-data", "--config", TINY, *cli_env, "--split", "nope", "--out", str(out)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("inspect-data: error: --split nope: unknown split; choose train or one of ['sample_eval']")
 
 
 def test_make_tiny_model_and_sample_data(tmp_path):
@@ -219,12 +221,39 @@ def test_the_recipe_config_trains_with_wandb_offline(cli_env, tmp_path, monkeypa
     assert list(Path("runs/mix_1025/checkpoints").glob("*.ckpt"))
 
 
-def test_bad_verb_usage_stops_with_a_message_that_says_what_to_do(cli_env, tmp_path):
-    with pytest.raises(SystemExit, match=r"bench --predict needs --config X\.yaml"):
-        main(["bench", "--predict", "--bench-dir", str(tmp_path), "--candidate", "tiny"])
-    with pytest.raises(SystemExit, match="RenderPage step has no cache_dir"):  # tiny.yaml renders uncached
-        main(["cache-renders", "--config", TINY, *cli_env])
+def test_bad_verb_usage_stops_with_a_message_that_says_what_to_do(cli_env, tmp_path, capsys):
+    def last_error_line():
+        return capsys.readouterr().err.strip().splitlines()[-1]
+
+    assert main(["bench", "--predict", "--bench-dir", str(tmp_path), "--candidate", "tiny"]) == 2
+    assert last_error_line() == "bench: error: --predict needs --config X.yaml (the experiment whose model predicts)"
+    assert main(["cache-renders", "--config", TINY, *cli_env]) == 2  # tiny.yaml renders uncached
+    assert last_error_line().startswith("cache-renders: error: the config's RenderPage step has no cache_dir")
+    assert main(["inspect-data", "--config", TINY, "--split", "train"]) == 2
+    assert last_error_line() == (
+        "inspect-data: error: the following arguments are required: out (see python -m vlm_ocr inspect-data --help)"
+    )
     assert not list(tmp_path.iterdir())  # nothing was written
+
+
+def test_a_verb_takes_its_own_options_and_passes_every_other_argument_on():
+    seen = {}
+
+    def verb(experiment_args: list[str], *, out: Path, limit: int = 20, force: bool = False) -> int:
+        """A verb that runs an experiment.
+
+        Args:
+            out: output file.
+            limit: most samples.
+            force: go on regardless.
+        """
+        seen.update(experiment_args=experiment_args, out=out, limit=limit, force=force)
+        return 3
+
+    args = ["--config", "x.yaml", "--limit", "5", "--data.num_workers", "0", "--force", "--out=f.jsonl"]
+    assert run_verb(verb, [*args, "--trainer.callbacks+=A", "--print_config"], prog="python -m vlm_ocr v") == 3
+    passed_on = ["--config", "x.yaml", "--data.num_workers", "0", "--trainer.callbacks+=A", "--print_config"]
+    assert seen == {"experiment_args": passed_on, "out": Path("f.jsonl"), "limit": 5, "force": True}
 
 
 def test_fit_logs_once_per_optimizer_step_under_one_progress_bar(cli_env, tmp_path, capsys):
@@ -255,3 +284,21 @@ def test_fit_logs_once_per_optimizer_step_under_one_progress_bar(cli_env, tmp_pa
     bar = [line for line in out.replace("\r", "\n").splitlines() if line.startswith("Training")]
     assert bar and "4/4 [" in bar[-1] and "step/s" in bar[-1]
     assert all("/4 " in line or "/4|" in line or "/4 [" in line for line in bar)  # one total: the run's steps
+
+
+def test_a_list_positional_takes_every_bare_word():
+    seen = {}
+
+    def verb(checkpoints: list[str], *, out: Path, dtype: str = "bfloat16") -> int:
+        """A verb of several inputs.
+
+        Args:
+            checkpoints: inputs.
+            out: output folder.
+            dtype: weights' dtype.
+        """
+        seen.update(checkpoints=checkpoints, out=out, dtype=dtype)
+        return 0
+
+    assert run_verb(verb, ["a.ckpt", "b.ckpt", "--out", "o", "c.ckpt", "--dtype=float32"], prog="python -m x v") == 0
+    assert seen == {"checkpoints": ["a.ckpt", "b.ckpt", "c.ckpt"], "out": Path("o"), "dtype": "float32"}

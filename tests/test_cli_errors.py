@@ -166,3 +166,16 @@ def test_predict_keeps_both_pdfs_of_the_same_name(cli_env, capsys, tmp_path, sha
     assert len(set(outputs.values())) == 3 and outputs[("a", 1)] == "report_pg1.md"
     assert outputs[("b", 1)].startswith("report-") and outputs[("b", 1)].endswith("_pg1.md")
     assert all((out / r["output"]).read_text() == r["text"] for r in rows)
+
+
+def test_a_project_verb_reports_bad_input_as_one_line(tmp_path):
+    for args, line in (
+        (["bench", "--bench-dir", str(tmp_path / "nowhere"), "--candidate", "x"], "benchmark folder not found"),
+        (["export", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "out")], "no such checkpoint"),
+        (["make-sample-data", str(tmp_path / "d"), "--seed", "one"], 'Parser key "seed": Expected a'),
+    ):
+        done = subprocess.run([sys.executable, "-m", "vlm_ocr", *args], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"{args[0]}: error: ") and line in last, last
+    assert not list(tmp_path.iterdir())  # nothing was written

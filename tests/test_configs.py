@@ -1,3 +1,4 @@
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -7,15 +8,48 @@ from vlm_ocr.data import PageDataModule
 from vlm_ocr.experiment_cli import build_cli
 from vlm_ocr.model.module import VlmOcrModule
 
-EXPERIMENTS = sorted((Path(__file__).resolve().parents[1] / "experiments").glob("*.yaml"))
-MIX = EXPERIMENTS[0].parent / "mix_1025.yaml"
+ROOT = Path(__file__).resolve().parents[1] / "experiments"
+EXPERIMENTS = sorted(ROOT.glob("*.yaml"))
+MIX, TINY, OVERLAYS = ROOT / "mix_1025.yaml", ROOT / "tiny.yaml", ROOT / "overlays"
+RECIPE_OF = {  # every overlay and the recipe it goes on top of
+    "ddp.yaml": MIX,
+    "fsdp.yaml": MIX,
+    "olmocr-adamw.yaml": MIX,
+    "packed.yaml": MIX,
+    "lora.yaml": TINY,
+    "reading.yaml": TINY,
+}
+# What a multi-GPU overlay changes: 8 GPUs x 1 page x 4 = the recipe's 32 pages per optimizer step.
+LAUNCH = {"trainer.devices", "trainer.strategy", "trainer.accumulate_grad_batches", "trainer.val_check_interval"}
+
+
+def build(cli_env, *configs, extra=()):
+    """The experiment CLI of `fit --config A --config B ...`, on CPU with the tiny model and sample pages."""
+    args = [arg for config in configs for arg in ("--config", str(config))]
+    return build_cli([*args, *cli_env, "--trainer.accelerator", "cpu", *extra], run=False)
 
 
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.name)
 def test_every_experiment_parses_and_instantiates(config, cli_env):
-    cli = build_cli(["--config", str(config), *cli_env, "--trainer.accelerator", "cpu"], run=False)
+    cli = build(cli_env, config)
     assert isinstance(cli.model, VlmOcrModule) and isinstance(cli.datamodule, PageDataModule)
     assert cli.datamodule.hparams.processor_path == cli.model.hparams.pretrained  # linked, given once
+    assert cli.datamodule.transforms and cli.trainer.gradient_clip_val == 1.0
+
+
+def test_what_only_the_data_knows_reaches_the_module_at_instantiation(cli_env):
+    """Eval names (they name the val losses and the checkpoint monitor) and the rotated-page prompt (predict's
+    retry) come from the data module through the CLI's links: the module never looks at trainer.datamodule."""
+    cli = build(cli_env, TINY)
+    assert cli.model.eval_names == cli.datamodule.eval_names == ["sample_eval"]
+    assert cli.model.rotated_prompt == cli.datamodule.rotated_prompt is not None
+    assert "eval_names" not in cli.model.hparams and "rotated_prompt" not in cli.model.hparams
+
+
+@pytest.mark.parametrize("overlay", sorted(OVERLAYS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_overlay_on_its_recipe_parses_and_instantiates(overlay, cli_env):
+    cli = build(cli_env, RECIPE_OF[overlay.name], overlay)
+    assert isinstance(cli.model, VlmOcrModule) and isinstance(cli.datamodule, PageDataModule)
     assert cli.datamodule.transforms and cli.trainer.gradient_clip_val == 1.0
 
 
@@ -79,7 +113,7 @@ def test_every_recipe_value_can_be_overridden(cli_env):
 
 
 def test_packed_overlay_changes_only_the_packing_keys(cli_env):
-    overlay = EXPERIMENTS[0].parent / "overlays" / "packed.yaml"
+    overlay = OVERLAYS / "packed.yaml"
     plain = build_cli(["--config", str(MIX), *cli_env, "--trainer.accelerator", "cpu"], run=False)
     packed = build_cli(
         ["--config", str(MIX), "--config", str(overlay), *cli_env, "--trainer.accelerator", "cpu"], run=False
@@ -98,7 +132,7 @@ def test_packed_overlay_changes_only_the_packing_keys(cli_env):
 
 
 def test_olmocr_adamw_overlay_changes_only_the_optimizer(cli_env):
-    overlay = EXPERIMENTS[0].parent / "overlays" / "olmocr-adamw.yaml"
+    overlay = OVERLAYS / "olmocr-adamw.yaml"
     recipe = build_cli(["--config", str(MIX), *cli_env, "--trainer.accelerator", "cpu"], run=False)
     original = build_cli(
         ["--config", str(MIX), "--config", str(overlay), *cli_env, "--trainer.accelerator", "cpu"], run=False
@@ -107,6 +141,106 @@ def test_olmocr_adamw_overlay_changes_only_the_optimizer(cli_env):
     assert type(opt) is torch.optim.AdamW and opt.defaults["betas"] == (0.9, 0.999)
     assert opt.defaults["lr"] == 2e-5 and opt.defaults["eps"] == 1e-8 and opt.defaults["weight_decay"] == 0.01
     assert changed_keys(recipe, original) == {"model.optimizer"}
+
+
+def test_ddp_overlay_changes_only_the_launch_keys(cli_env):
+    recipe, ddp = build(cli_env, MIX), build(cli_env, MIX, OVERLAYS / "ddp.yaml")
+    assert changed_keys(recipe, ddp) == LAUNCH
+    assert_launch_keys(ddp, recipe)
+    strategy = ddp.config.trainer.strategy
+    assert strategy.class_path == "lightning.pytorch.strategies.DDPStrategy"
+    assert strategy.init_args.gradient_as_bucket_view
+
+
+def test_fsdp_overlay_changes_the_launch_keys_and_what_fsdp2_needs(cli_env):
+    recipe, fsdp = build(cli_env, MIX), build(cli_env, MIX, OVERLAYS / "fsdp.yaml")
+    compile_keys = {"model.compile", "model.compile_dynamic"}
+    assert changed_keys(recipe, fsdp) == LAUNCH | compile_keys | {"trainer.callbacks", "model.optimizer"}
+    assert_launch_keys(fsdp, recipe)
+    assert fsdp.config.trainer.strategy.class_path == "vlm_ocr.strategies.FSDP2Strategy"
+    assert callbacks(fsdp) == callbacks(recipe, leaving_out=("GenerationMetrics", "ExportHuggingFace"))
+    ours, theirs = optimizer(fsdp), optimizer(recipe)
+    assert ours["class_path"] == theirs["class_path"] == "optimi.AdamW"
+    assert (ours["init_args"].pop("triton"), ours["init_args"].pop("foreach")) == (False, False)  # DTensor shards
+    theirs["init_args"].pop("triton"), theirs["init_args"].pop("foreach")
+    assert ours == theirs  # Kahan summation and every hyperparameter as the recipe
+    assert not fsdp.model.hparams.compile
+
+
+def test_deepspeed_overlay_changes_the_launch_keys_and_what_zero3_needs(cli_env):
+    """Built here with `--trainer.strategy ddp` where deepspeed is not installed: everything but the strategy."""
+    zero3 = ROOT / "deepspeed" / "zero3.yaml"
+    extra = () if importlib.util.find_spec("deepspeed") else ("--trainer.strategy", "ddp")
+    recipe, deepspeed = build(cli_env, MIX), build(cli_env, MIX, zero3, extra=extra)
+    compile_keys = {"model.compile", "model.compile_dynamic"}
+    assert changed_keys(recipe, deepspeed) == LAUNCH | compile_keys | {
+        "trainer.plugins",
+        "trainer.callbacks",
+        "model.optimizer",
+    }
+    assert_launch_keys(deepspeed, recipe)
+    assert deepspeed.config.trainer.plugins is None  # DeepSpeed writes its own checkpoint folders
+    dropped = ("GenerationMetrics", "NonFiniteGuard", "ExportHuggingFace")
+    assert callbacks(deepspeed) == callbacks(recipe, leaving_out=dropped)
+    ours, theirs = optimizer(deepspeed)["init_args"], optimizer(recipe)["init_args"]
+    assert optimizer(deepspeed)["class_path"] == "torch.optim.AdamW"  # ZeRO-3 keeps fp32 master weights
+    assert {k: ours[k] for k in ("lr", "betas", "eps", "weight_decay")} == {
+        k: theirs[k] for k in ("lr", "betas", "eps", "weight_decay")
+    }
+    assert not deepspeed.model.hparams.compile
+
+
+def test_lora_overlay_changes_only_the_adapter_run_keys(cli_env):
+    own_root = cli_env[: cli_env.index("--trainer.default_root_dir")]  # the overlay's run folder (cwd: a temp dir)
+    tiny, lora = build(own_root, TINY), build(own_root, TINY, OVERLAYS / "lora.yaml")
+    assert changed_keys(tiny, lora) == {
+        "trainer.max_steps",
+        "trainer.val_check_interval",
+        "trainer.default_root_dir",
+        "trainer.use_distributed_sampler",
+        "trainer.plugins",
+        "trainer.logger",
+        "trainer.callbacks",
+        "model.optimizer",
+        "model.lora",
+        "data.index_cache_dir",
+    }
+    assert lora.model.hparams.lora["rank"] == 8 and lora.model.hparams.lora["alpha"] == 16.0
+    assert tiny.model.hparams.lora is None
+    ours, theirs = optimizer(lora), optimizer(tiny)
+    assert ours["init_args"].pop("lr") == 0.01 and theirs["init_args"].pop("lr") == 0.003
+    assert ours == theirs  # the same AdamW otherwise
+    assert lora.config.trainer.logger.init_args.save_dir == lora.config.trainer.default_root_dir == "runs/tiny-lora"
+    assert [name for name, _ in callback_names(lora)] == [
+        "ModelCheckpoint",
+        "StepLearningRateMonitor",
+        "StepProgressBar",
+        "ParameterSummary",
+        "ValidateBeforeFit",
+        "ExportHuggingFace",
+        "PredictionWriter",
+    ]
+    assert lora.datamodule.transforms and lora.trainer.max_steps == 8
+
+
+def assert_launch_keys(overlaid, recipe):
+    trainer, one_gpu = overlaid.config.trainer, recipe.config.trainer
+    assert trainer.devices == "auto" and trainer.num_nodes == 1 and trainer.use_distributed_sampler is False
+    assert 8 * trainer.accumulate_grad_batches == one_gpu.accumulate_grad_batches == 32
+    assert trainer.val_check_interval == 500 * trainer.accumulate_grad_batches  # every 500 optimizer steps
+
+
+def callback_names(cli):
+    return [(c["class_path"].rsplit(".", 1)[1], c) for c in cli.config.as_dict()["trainer"]["callbacks"]]
+
+
+def callbacks(cli, leaving_out=()) -> list[dict]:
+    """The configured callbacks, with their arguments, less the named classes."""
+    return [c for name, c in callback_names(cli) if name not in leaving_out]
+
+
+def optimizer(cli) -> dict:
+    return cli.config.as_dict()["model"]["optimizer"]
 
 
 def changed_keys(base, overlaid) -> set[str]:

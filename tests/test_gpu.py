@@ -29,8 +29,8 @@ def test_bf16_training_step_packed_equals_unpacked(attn, tiny_vlm_dir, sample_da
         return {k: v.cuda() if torch.is_tensor(v) else v for k, v in batch.items()}
 
     collate = data.train_dataloader().collate_fn
-    alone = torch.stack([system._loss(cuda(collate([s])))[0] for s in samples]).mean()
-    packed, _ = system._loss(cuda(PackCollator(data.inputs.pad_id, 8192)(samples)))
+    alone = torch.stack([system.compute_loss(cuda(collate([s]))).loss for s in samples]).mean()
+    packed = system.compute_loss(cuda(PackCollator(data.inputs.pad_id, 8192)(samples))).loss
     packed.backward()
     assert torch.isfinite(packed) and abs(packed.item() - alone.item()) < 0.05
     assert system.model.lm_head.weight.grad is not None

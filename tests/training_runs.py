@@ -49,7 +49,8 @@ def make_module(model_dir, lr=3e-3, **kwargs):
 
 def make_trainer(root, callbacks=(), every_n_steps=None, **kwargs):
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from vlm_ocr.training import AtomicCheckpointIO
+
+    from vlm_ocr.checkpointing import AtomicCheckpointIO
 
     callbacks = list(callbacks)
     if every_n_steps:

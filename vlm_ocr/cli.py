@@ -2,98 +2,55 @@
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
-import warnings
 from collections.abc import Callable
+from importlib import import_module
+from typing import Any
 
 from vlm_ocr.experiment_cli import build_cli
+from vlm_ocr.verbs import configure_logging, guarded, run_verb
+
+VERBS = {
+    "make-tiny-model": "make_tiny_model",
+    "make-sample-data": "make_sample_data",
+    "inspect-data": "inspect_data",
+    "bench": "bench",
+    "export": "export",
+    "cache-renders": "cache_renders",
+}
+"""Verb -> `vlm_ocr.commands.<module>.<function>` of the same name (imported only when the verb runs)."""
 
 
-class _StderrHandler(logging.StreamHandler):
-    """A StreamHandler on the sys.stderr of the moment, not the one of its creation (tests and notebooks call
-    main() several times and replace sys.stderr in between)."""
-
-    @property
-    def stream(self):  # type: ignore[override]
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
-
-
-def configure_logging() -> None:
-    """Send the project's INFO logs to stderr; Lightning and transformers keep their own handlers."""
-    package = logging.getLogger("vlm_ocr")
-    if not package.handlers:
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        package.addHandler(handler)
-    package.setLevel(logging.INFO)
-    package.propagate = False
-    # transformers' per-call bars ("Loading weights", "Writing model shards") interleave with the training bar;
-    # HF_HUB_DISABLE_PROGRESS_BARS=0 brings them back.
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    # pypdf (which reads each page's MediaBox numbers for the render size) warns about every repaired xref entry
-    # of a damaged file, once per render; the page still renders, and a real failure raises.
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    # Known, harmless messages, filtered on purpose; everything else stays visible.
-    warnings.filterwarnings("ignore", message=".*does not have many workers.*", module="lightning")
-    warnings.filterwarnings("ignore", message=".*`max_pixels` and `min_pixels`.*")
-    # Lightning's pytree helper calls an API torch deprecated; nothing a user can act on.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", module="lightning")
-    # VlmOcrModule.training_step returns None on purpose when a pipeline step dropped every page of the batch
-    # (counted in train/dropped_samples).
-    warnings.filterwarnings("ignore", message=r".*`training_step` returned `None`.*", module="lightning")
-    # At every start: an advertisement for a hosted logger, and a note that ParameterSummary replaces the default.
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if _quiet_defaults not in rank_zero.filters:
-        rank_zero.addFilter(_quiet_defaults)
-
-
-def _quiet_defaults(record: logging.LogRecord) -> bool:
-    message = record.getMessage()
-    return "litlogger" not in message and "Skipping setting a default `ModelSummary`" not in message
+def verb(name: str) -> Callable[..., Any]:
+    """The typed function of a project verb; its signature and docstring are the verb's command line."""
+    module = VERBS[name]
+    return getattr(import_module(f"vlm_ocr.commands.{module}"), module)
 
 
 def bad_input_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean bad input (a missing path, a corrupt checkpoint, too many bad pairs): one line, no
-    traceback. Everything else is a bug and keeps its traceback."""
+    """Errors that mean bad input besides UsageError (a missing path, a corrupt checkpoint, an export that fails
+    its parity check and so writes nothing): one line, no traceback. Everything else is a bug and keeps its
+    traceback."""
     from vlm_ocr.checkpointing.verified_files import CorruptCheckpoint
-    from vlm_ocr.errors import UsageError
     from vlm_ocr.export.checkpoints import CheckpointError
+    from vlm_ocr.export.run import ParityError
 
-    return (UsageError, CheckpointError, CorruptCheckpoint, FileNotFoundError, NotADirectoryError)
-
-
-def _verbs() -> dict[str, Callable[[list[str]], int]]:
-    from vlm_ocr.commands import bench, cache_renders, export, inspect_data, make_sample_data, make_tiny_model
-
-    return {
-        "make-tiny-model": make_tiny_model.main,
-        "make-sample-data": make_sample_data.main,
-        "inspect-data": inspect_data.main,
-        "bench": bench.main,
-        "export": export.main,
-        "cache-renders": cache_renders.main,
-    }
+    return (CheckpointError, ParityError, CorruptCheckpoint, FileNotFoundError, FileExistsError, NotADirectoryError)
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of `python -m vlm_ocr` and the `vlm-ocr` console script; returns the exit status."""
+    """Entry point of `python -m vlm_ocr` and the `vlm-ocr` console script; returns the exit status: the verb's,
+    0 when a LightningCLI subcommand's trainer finished its run, 1 when it stopped short, 2 on bad input."""
     configure_logging()
     argv = list(sys.argv[1:] if args is None else args)
-    verbs = _verbs()
-    try:
-        if argv and argv[0] in verbs:
-            return verbs[argv[0]](argv[1:]) or 0
-        if argv and argv[0] in ("-h", "--help"):
-            print("project verbs: " + ", ".join(sorted(verbs)) + " (each has --help)\n")
-        build_cli(None if args is None else argv)  # None: LightningCLI reads sys.argv itself
-    except bad_input_errors() as error:
-        command = argv[0] if argv and not argv[0].startswith("-") else "vlm_ocr"
-        print(f"{command}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    if argv and argv[0] in VERBS:
+        return run_verb(verb(argv[0]), argv[1:], prog=f"python -m vlm_ocr {argv[0]}", bad_input=bad_input_errors())
+    if argv and argv[0] in ("-h", "--help"):
+        print("project verbs: " + ", ".join(sorted(VERBS)) + " (each has --help)\n")
+    command = argv[0] if argv and not argv[0].startswith("-") else "vlm_ocr"
+    # None: LightningCLI reads sys.argv itself
+    return guarded(command, lambda: _experiment_status(build_cli(None if args is None else argv)), bad_input_errors())
+
+
+def _experiment_status(cli: Any) -> int:
+    return 0 if cli.trainer.state.finished else 1

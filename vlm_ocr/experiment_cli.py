@@ -20,6 +20,9 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
 
         def add_arguments_to_parser(self, parser) -> None:
             parser.link_arguments("model.pretrained", "data.processor_path")
+            # what only the data side knows reaches the module once both exist: the module never looks for it
+            parser.link_arguments("data.eval_names", "model.eval_names", apply_on="instantiate")
+            parser.link_arguments("data.rotated_prompt", "model.rotated_prompt", apply_on="instantiate")
 
         def _parse_ckpt_path(self) -> None:
             # Lightning reads the hyperparameters of an explicit checkpoint file here, before the trainer's

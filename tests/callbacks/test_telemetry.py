@@ -1,36 +1,39 @@
+import csv
+
 import pytest
 import torch
+from lightning.pytorch.loggers import CSVLogger
 from tiny_setup import datamodule, module, trainer
 
 from vlm_ocr.callbacks import Telemetry
-from vlm_ocr.model.flops import batch_page_lengths, peak_flops_for, step_flops
+from vlm_ocr.model.batch_tokens import count_tokens, page_lengths, spatial_merge_size
+from vlm_ocr.model.flops import peak_flops_for, step_flops
 from vlm_ocr.model.parameters import set_trainable
 
 
-class Capture(Telemetry):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.logged = []
-
-    def _log(self, pl_module):
-        elapsed = self._wait + self._busy
-        self.logged.append((self._wait / elapsed, self._flops, elapsed))
-        super()._log(pl_module)
-
-
-def test_telemetry_counts_flops_and_data_wait(tmp_path, tiny_vlm_dir, sample_data_dir):
-    telemetry = Capture(peak_flops=1e12, log_every_n_steps=2)
+def test_telemetry_logs_throughput_flops_and_data_wait(tmp_path, tiny_vlm_dir, sample_data_dir):
     system = module(tiny_vlm_dir)
     data = datamodule(tiny_vlm_dir, sample_data_dir)
-    trainer(tmp_path, max_steps=4, callbacks=[telemetry]).fit(system, data)
-    assert len(telemetry.logged) == 2
-    for wait_share, flops, elapsed in telemetry.logged:
-        assert 0.0 <= wait_share < 1.0 and flops > 0 and elapsed > 0
+    logger = CSVLogger(tmp_path)
+    telemetry = Telemetry(peak_flops=1e12, log_every_n_steps=2)
+    trainer(tmp_path, max_steps=4, callbacks=[telemetry], logger=logger, log_every_n_steps=1).fit(system, data)
+    with open(f"{logger.log_dir}/metrics.csv") as handle:
+        logged = [row for row in csv.DictReader(handle) if row.get("train/mfu")]
+    assert len(logged) == 2  # one log per two batches
     batch = data.train_dataloader().collate_fn([data.train_set[(0, 0)]])
-    patches = int(batch["image_grid_thw"].prod(-1).sum())
-    answers = int((batch["labels"][:, 1:] != -100).sum())
-    one_page = step_flops(system.model, batch_page_lengths(batch), patches, answers)
-    assert one_page == pytest.approx(telemetry.logged[0][1] / 2, rel=0.5)  # two pages of similar size per log
+    page = count_tokens(batch, spatial_merge_size(system.model))
+    assert page.image_tokens == int(batch["mm_token_type_ids"].sum())  # merge size read from the model: 4 patches
+    one_page = step_flops(system.model, page.page_lengths, page.patches, page.answer_tokens)
+    for row in logged:
+        wait_share, mfu, tokens_per_s = (
+            float(row[k]) for k in ("train/data_wait_share", "train/mfu", "train/tokens_per_s")
+        )
+        assert 0.0 <= wait_share < 1.0 and mfu > 0
+        assert float(row["train/pages_per_s"]) > 0
+        image, text = float(row["train/image_tokens_per_s"]), float(row["train/text_tokens_per_s"])
+        assert image > 0 and text > 0 and image + text == pytest.approx(tokens_per_s)
+        # one clock for both: FLOPs per token of the logged window match one page's (pages of similar size)
+        assert mfu * 1e12 / tokens_per_s == pytest.approx(one_page / page.total, rel=0.5)
 
 
 def test_flops_formula_and_peak_table(tiny_vlm_dir):
@@ -54,15 +57,5 @@ def test_flops_formula_and_peak_table(tiny_vlm_dir):
     frozen = 4 * decoder * 100 + 4 * head * 30 + attention + 2 * vision * 64  # forward and input gradients only
     assert step_flops(model, [60, 40], 64, answer_tokens=30) == pytest.approx(frozen)
     assert peak_flops_for("NVIDIA H200") == 989e12 and peak_flops_for("cpu") is None
-    assert batch_page_lengths({"page_lengths": [[3, 4], [5]]}) == [3, 4, 5]
-    assert batch_page_lengths({"attention_mask": torch.tensor([[1, 1, 0], [1, 1, 1]])}) == [2, 3]
-
-
-def test_liger_option_fails_clearly_without_the_package(tiny_vlm_dir):
-    import importlib.util
-
-    if importlib.util.find_spec("liger_kernel") is not None:
-        pytest.skip("liger-kernel is installed")
-    system = module(tiny_vlm_dir, liger_kernels=True)
-    with pytest.raises(RuntimeError, match="pip install liger-kernel"):
-        system.configure_model()
+    assert page_lengths({"page_lengths": [[3, 4], [5]]}) == [3, 4, 5]
+    assert page_lengths({"attention_mask": torch.tensor([[1, 1, 0], [1, 1, 1]])}) == [2, 3]

@@ -80,7 +80,7 @@ def test_fallback_picks_the_newest_valid_checkpoint_and_says_so(tmp_path, caplog
 SAVES_KILLED_AT = textwrap.dedent(
     """
     import os, signal, sys, torch
-    from vlm_ocr.training import checkpoint_files
+    from vlm_ocr.checkpointing import verified_files as checkpoint_files
     torch.set_num_threads(1)  # no thread pool to inherit across fork
     state = {"global_step": 2, "epoch": 0, "state_dict": {"w": torch.full((20_000,), 2.0)}}
     write = checkpoint_files._ChecksumWriter.write.__code__

@@ -37,13 +37,14 @@ def planned_and_real(data):
     """(planned, real, old estimate) per page that the pipeline keeps; old = 160 + image + the character estimate."""
     planned = data.planned_lengths(data.train_set)
     render = data._step(RenderPage).spec
-    size = data.processor.image_processor.size
+    vision = data.processor.image_processor
+    bounds, grid = (vision.size["shortest_edge"], vision.size["longest_edge"]), (vision.patch_size, vision.merge_size)
     rows = []
     for i, page in enumerate(data.train_set.pages):
         sample = data.train_set[(0, i)]
         if "dropped" in sample:
             continue
-        image = image_tokens(page.width_pt, page.height_pt, render, size["shortest_edge"], size["longest_edge"])
+        image = image_tokens(page.width_pt, page.height_pt, render, *bounds, *grid)
         rows.append((planned[i], len(sample["input_ids"]), 160 + image + answer_estimate(page.text_chars)))
     return rows
 
@@ -125,3 +126,15 @@ def test_planning_without_counts_falls_back_to_the_estimate(tiny_vlm_dir, sample
     rows = planned_and_real(data)
     assert "estimated from the character count" in caplog.text
     assert all(0.8 < planned / real < 1.6 for planned, real, _ in rows)
+
+
+def test_the_plan_follows_the_processors_patch_and_merge_size(tiny_vlm_dir, data_tree):
+    """A processor that merges no patches (merge size 1) gives four times the image tokens: the plan follows it."""
+    data = datamodule(tiny_vlm_dir, data_tree, train="train", pack_max_tokens=1500)
+    data.setup("fit")
+    merged = planned_and_real(data)
+    data.processor.image_processor.merge_size = 1
+    unmerged = planned_and_real(data)
+    assert [real for _, real, _ in unmerged] != [real for _, real, _ in merged]  # the samples changed too
+    errors = [planned - real for planned, real, _ in unmerged]
+    assert max(abs(e) for e in errors) <= 2, errors

@@ -29,7 +29,7 @@ def test_packed_and_unpacked_give_the_same_loss_and_gradients(tiny_vlm_dir, samp
     collate = data.train_dataloader().collate_fn
     losses = []
     for sample in samples:
-        loss, _ = system._loss(collate([sample]))
+        loss = system.compute_loss(collate([sample])).loss
         losses.append(loss)
     reference = torch.stack(losses).mean()
     reference.backward()
@@ -37,7 +37,7 @@ def test_packed_and_unpacked_give_the_same_loss_and_gradients(tiny_vlm_dir, samp
     system.model.zero_grad()
     packed_batch = PackCollator(data.inputs.pad_id, 8192)(samples)
     assert packed_batch["input_ids"].shape[0] == 1 and len(packed_batch["page_lengths"][0]) == 3
-    packed, _ = system._loss(packed_batch)
+    packed = system.compute_loss(packed_batch).loss
     packed.backward()
     torch.testing.assert_close(packed, reference, rtol=1e-5, atol=1e-5)
     for name, grad in ref_grads.items():
@@ -161,13 +161,13 @@ def test_training_with_packing_runs(tmp_path, tiny_vlm_dir, sample_data_dir):
 
 
 def test_per_dataset_loss_of_a_mixed_pack(tiny_vlm_dir, sample_data_dir):
-    from vlm_ocr.model.module import dataset_losses
+    from vlm_ocr.model.page_losses import dataset_losses
 
     data, samples, system = samples_and_system(tiny_vlm_dir, sample_data_dir)
     samples = [{**s, "dataset": name} for s, name in zip(samples, ["a", "b", "a"], strict=True)]
     with torch.no_grad():
-        alone = [system._loss(data.train_dataloader().collate_fn([s]))[0].item() for s in samples]
-        _, _, page_losses = system._loss_terms(PackCollator(data.inputs.pad_id, 8192)(samples))
+        alone = [system.compute_loss(data.train_dataloader().collate_fn([s])).loss.item() for s in samples]
+        page_losses = system.compute_loss(PackCollator(data.inputs.pad_id, 8192)(samples)).page_losses
     by_dataset = dataset_losses(["a", "b", "a"], page_losses)
     assert by_dataset["a"] == pytest.approx((alone[0] + alone[2]) / 2, rel=1e-5)
     assert by_dataset["b"] == pytest.approx(alone[1], rel=1e-5)
@@ -182,7 +182,7 @@ def test_sdpa_varlen_runs_page_by_page_inside_the_model(tiny_vlm_dir, sample_dat
     original = attention.page_segments
     monkeypatch.setattr(attention, "page_segments", lambda positions: found.append(original(positions)) or found[-1])
     with torch.no_grad():
-        system._loss(PackCollator(data.inputs.pad_id, 8192)(samples))
+        system.compute_loss(PackCollator(data.inputs.pad_id, 8192)(samples))
     layers = system.model.config.text_config.num_hidden_layers
     lengths = [len(s["input_ids"]) for s in samples]
     assert len(found) == layers and found[0][0][: len(samples)] == [

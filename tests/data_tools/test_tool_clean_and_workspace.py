@@ -69,8 +69,12 @@ def _doc(doc_id, source, texts, attrs=None, fallback=0):
         spans.append([pos, pos + len(t), page])
         text += t
         pos += len(t)
-    return {"id": doc_id, "text": text, "metadata": {"Source-File": source, "total-fallback-pages": fallback},
-            "attributes": {"pdf_page_numbers": spans, **(attrs or {})}}  # fmt: skip
+    return {
+        "id": doc_id,
+        "text": text,
+        "metadata": {"Source-File": source, "total-fallback-pages": fallback},
+        "attributes": {"pdf_page_numbers": spans, **(attrs or {})},
+    }
 
 
 @pytest.fixture
@@ -82,14 +86,23 @@ def source_pdf(tmp_path):
 
 def test_workspace_pages_to_pairs(tmp_path, source_pdf):
     docs = [
-        _doc("abcdef123", str(source_pdf), [(1, "Page one\n"), (2, "   \n"), (7, "out of range")],
-             {"primary_language": ["en", None], "is_rotation_valid": [True, False], "rotation_correction": [0, 90],
-              "is_table": [False], "is_diagram": [False, False]}),
+        _doc(
+            "abcdef123",
+            str(source_pdf),
+            [(1, "Page one\n"), (2, "   \n"), (7, "out of range")],
+            {
+                "primary_language": ["en", None],
+                "is_rotation_valid": [True, False],
+                "rotation_correction": [0, 90],
+                "is_table": [False],
+                "is_diagram": [False, False],
+            },
+        ),
         _doc("abcdef123", str(source_pdf), [(1, "duplicate id")]),
         _doc("ffff0000", str(source_pdf), [(1, "fallback")], fallback=1),
         _doc("xy", str(source_pdf), [(3, "Short id\n")]),
         _doc("tarb0001", "archive.tar.gz::inner.pdf", [(1, "x")]),
-    ]  # fmt: skip
+    ]
     ws = _workspace(tmp_path, str(source_pdf), docs)
     out = tmp_path / "out"
     assert prepare_workspace.main(str(ws), out, run=RunArgs(workers=2)) == 1

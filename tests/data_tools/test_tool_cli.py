@@ -9,7 +9,7 @@ from pdf_fixtures import letter, make_pdf
 
 from data_tools.__main__ import TOOLS, tool_mains
 from data_tools.__main__ import main as dispatch
-from vlm_ocr.prep.cli import normalize_flags, run_tool
+from vlm_ocr.verbs import normalize_flags, run_verb
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL_FILES = sorted(p.stem for p in (REPO / "data_tools").glob("*.py") if not p.stem.startswith("_"))
@@ -24,7 +24,7 @@ def test_dispatcher_matches_the_tool_files():
 @pytest.mark.parametrize("tool", TOOL_FILES)
 def test_every_tool_has_help(tool, capsys):
     with pytest.raises(SystemExit) as exit_:
-        run_tool(tool_mains()[tool], ["--help"])
+        run_verb(tool_mains()[tool], ["--help"])
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     assert "--run.workers" in text or tool == "runopenaibatch"
@@ -33,14 +33,29 @@ def test_every_tool_has_help(tool, capsys):
 
 def test_spec_flag_spellings_are_accepted():
     assert normalize_flags(["--max-examples", "3", "--dataset-path=x", "pos-arg", "--run.workers", "2"]) == [
-        "--max_examples", "3", "--dataset_path=x", "pos-arg", "--run.workers", "2"]  # fmt: skip
+        "--max_examples",
+        "3",
+        "--dataset_path=x",
+        "pos-arg",
+        "--run.workers",
+        "2",
+    ]
 
 
 def test_dispatcher_runs_a_tool_and_modules_run_standalone(tmp_path, capsys):
     (tmp_path / "one.pdf").write_bytes(make_pdf([letter("cli")]))
     with pytest.raises(SystemExit) as exit_:
-        dispatch(["renderpdf", str(tmp_path / "one.pdf"), str(tmp_path / "out"), "--longest-side", "100",
-                  "--run.workers", "1"])  # fmt: skip
+        dispatch(
+            [
+                "renderpdf",
+                str(tmp_path / "one.pdf"),
+                str(tmp_path / "out"),
+                "--longest-side",
+                "100",
+                "--run.workers",
+                "1",
+            ]
+        )
     assert exit_.value.code == 0 and (tmp_path / "out" / "one" / "page_0001.png").exists()
     with pytest.raises(SystemExit) as exit_:
         dispatch(["--help"])
@@ -48,15 +63,17 @@ def test_dispatcher_runs_a_tool_and_modules_run_standalone(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         dispatch(["no_such_tool"])
     assert exit_.value.code == 2
-    result = subprocess.run([sys.executable, "-m", "data_tools.renderpdf", "--help"], cwd=REPO, capture_output=True,
-                            text=True, timeout=60)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "data_tools.renderpdf", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0 and "--longest_side" in result.stdout
 
 
 def test_required_flags_and_positionals_follow_the_spec(capsys):
-    with pytest.raises(SystemExit):
-        run_tool(tool_mains()["prepare_olmocrmix"], ["--subset", "a", "--split", "b"])  # --destination missing
-    assert "destination" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        run_tool(tool_mains()["process_openai_batch_results"], ["only-one-positional"])
-    assert "original_pdf_dir" in capsys.readouterr().err
+    # --destination missing
+    assert run_verb(tool_mains()["prepare_olmocrmix"], ["--subset", "a", "--split", "b"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("prepare_olmocrmix: error: ") and "destination" in line and "\n" not in line
+    assert run_verb(tool_mains()["process_openai_batch_results"], ["only-one-positional"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("process_openai_batch_results: error: ") and "original_pdf_dir" in line

@@ -30,12 +30,12 @@ def data_tool(*args: str, env: dict[str, str] | None = None) -> subprocess.Compl
 
 
 def assert_bad_input(result: subprocess.CompletedProcess, tool: str, *names: str) -> str:
-    """Exit 2, no traceback, and a last stderr line `tool: <what> — <fix>` that names every one of `names`."""
+    """Exit 2, no traceback, and a last stderr line `tool: error: <what> — <fix>` that names every one of `names`."""
     assert "Traceback" not in result.stderr, result.stderr
     assert result.returncode == 2, result.stderr
     line = result.stderr.strip().splitlines()[-1]
     what, sep, fix = line.partition(" — ")
-    assert what.startswith(f"{tool}: ") and sep and fix, line
+    assert what.startswith(f"{tool}: error: ") and sep and fix, line
     assert all(name in line for name in names), line
     return line
 

@@ -30,10 +30,22 @@ def url_lines(root: Path) -> set[str]:
 
 def round_trip(src: Path, tmp_path: Path, **repackage) -> Path:
     hf = tmp_path / "hf"
-    assert repackage_olmocrmix.main(processed_dir=src, subset="00_documents", split="train", output_dir=hf,
-                                    run=RunArgs(workers=2), **repackage) == 0  # fmt: skip
-    assert prepare_olmocrmix.main(dataset_path=str(hf), subset="00_documents", split="train",
-                                  destination=tmp_path / "dest", run=RunArgs(workers=2)) == 0  # fmt: skip
+    assert (
+        repackage_olmocrmix.main(
+            processed_dir=src, subset="00_documents", split="train", output_dir=hf, run=RunArgs(workers=2), **repackage
+        )
+        == 0
+    )
+    assert (
+        prepare_olmocrmix.main(
+            dataset_path=str(hf),
+            subset="00_documents",
+            split="train",
+            destination=tmp_path / "dest",
+            run=RunArgs(workers=2),
+        )
+        == 0
+    )
     return tmp_path / "dest" / "processed_00_documents_train"
 
 
@@ -73,8 +85,9 @@ def test_tar_cap_splits_chunks_and_every_chunk_fits(pair_tree, tmp_path):
     assert all(t.stat().st_size <= cap for t in tarballs)
     assert tree_files(out) == tree_files(pair_tree)
     with pytest.raises(RuntimeError, match="cannot fit"):
-        repackage_olmocrmix.main(processed_dir=pair_tree, subset="s", split="t", output_dir=tmp_path / "tiny",
-                                 max_tar_size_bytes=1000)  # fmt: skip
+        repackage_olmocrmix.main(
+            processed_dir=pair_tree, subset="s", split="t", output_dir=tmp_path / "tiny", max_tar_size_bytes=1000
+        )
 
 
 def test_rerun_skips_finished_work_and_rebuilds_a_stale_tarball(pair_tree, tmp_path):
@@ -121,13 +134,21 @@ def _mix(tmp_path: Path, rows: list[dict], pdfs: dict[str, bytes]) -> Path:
 def test_prepare_handles_bad_rows_without_orphans(tmp_path):
     pdf = make_pdf([letter()])
     rows = [
-        {"id": "good", "url": "https://x/good", "primary_language": "no", "is_rotation_valid": True,
-         "rotation_correction": 45, "is_table": False, "is_diagram": False, "natural_text": "Hei",
-         "extras": json.dumps({"page_number": 2})},
+        {
+            "id": "good",
+            "url": "https://x/good",
+            "primary_language": "no",
+            "is_rotation_valid": True,
+            "rotation_correction": 45,
+            "is_table": False,
+            "is_diagram": False,
+            "natural_text": "Hei",
+            "extras": json.dumps({"page_number": 2}),
+        },
         {"id": "nopdf", "url": None, "natural_text": "x"},
         {"id": "../../evil", "natural_text": "x"},
         {"id": "nested/deep/one", "url": "https://x/one", "natural_text": "  "},
-    ]  # fmt: skip
+    ]
     hf = _mix(tmp_path, rows, {"good.pdf": pdf, "nested/deep/one.pdf": pdf})
     dest = tmp_path / "dest"
     assert prepare_olmocrmix.main(dataset_path=str(hf), subset="s", split="t", destination=dest) == 1
@@ -200,8 +221,12 @@ def test_a_local_copy_of_0225_uses_its_flat_id_layout(tmp_path):
     pdf = make_pdf([letter()])
     hf = _mix(tmp_path, [{"id": "abcd1234", "natural_text": "flat"}], {"abcd1234.pdf": pdf})
     (hf / "s_t.parquet").rename(hf / "train-s2pdf.parquet")
-    assert prepare_olmocrmix.main(dataset_path=str(hf), subset="00_documents", split="train_s2pdf",
-                                  destination=tmp_path / "d") == 0  # fmt: skip
+    assert (
+        prepare_olmocrmix.main(
+            dataset_path=str(hf), subset="00_documents", split="train_s2pdf", destination=tmp_path / "d"
+        )
+        == 0
+    )
     out = tmp_path / "d" / "processed_00_documents_train_s2pdf"
     assert (out / "abcd" / "1234.md").read_text().endswith("---\nflat")
     assert (out / "abcd" / "1234.pdf").read_bytes() == pdf

@@ -170,8 +170,12 @@ def test_corrupt_state_file_recovers_in_flight_batches_without_reuploading(tmp_p
 
     client = OpenAI()
     uploaded = client.files.create(file=(reqs / "one.jsonl").open("rb"), purpose="batch")
-    client.batches.create(input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h",
-                          metadata={"source_file": "one.jsonl", "folder": "reqs"})  # fmt: skip
+    client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint="/v1/chat/completions",
+        completion_window="24h",
+        metadata={"source_file": "one.jsonl", "folder": "reqs"},
+    )
     (reqs / STATE_NAME).write_text('{"one.jsonl": {"filename": "one.jsonl", "sta')  # torn by a crash
     assert _run_batches(reqs) == 0
     assert sum(1 for m, p, _ in openai_stub.requests if m == "POST" and p == "/v1/files") == 1  # not re-uploaded
@@ -221,16 +225,21 @@ def test_process_results_layouts_failures_and_exact_markdown(tmp_path):
     (src / "multi.pdf").write_bytes(make_pdf([letter("one"), letter("two", rotate=90)]))
     results = tmp_path / "results"
     results.mkdir()
-    (results / "b1.jsonl").write_text("\n".join([
-        _result_line("sub/single.pdf", PAGE),
-        _result_line("multi.pdf#page=2", {**PAGE, "natural_text": None, "primary_language": None}),
-        _result_line("sub/x-3", PAGE),  # the original builder's id: found through the `.pdf-3.pdf` fallback
-        _result_line("sub/missing.pdf", PAGE),
-        _result_line("sub/refused.pdf", refusal="no"),
-        _result_line("sub/rot.pdf", {**PAGE, "rotation_correction": 45}),
-        _result_line("../escape.pdf", PAGE),
-        "{not json",
-    ]) + "\n")  # fmt: skip
+    (results / "b1.jsonl").write_text(
+        "\n".join(
+            [
+                _result_line("sub/single.pdf", PAGE),
+                _result_line("multi.pdf#page=2", {**PAGE, "natural_text": None, "primary_language": None}),
+                _result_line("sub/x-3", PAGE),  # the original builder's id: found through the `.pdf-3.pdf` fallback
+                _result_line("sub/missing.pdf", PAGE),
+                _result_line("sub/refused.pdf", refusal="no"),
+                _result_line("sub/rot.pdf", {**PAGE, "rotation_correction": 45}),
+                _result_line("../escape.pdf", PAGE),
+                "{not json",
+            ]
+        )
+        + "\n"
+    )
     (results / "_meta.json").write_text("{}")
     out = tmp_path / "out"
     assert process.main(results, str(src), out) == 1

@@ -39,8 +39,12 @@ def test_renderpdf_honours_rotation_crop_box_and_dpi_bounds(pdf_dir, tmp_path):
     sidecar = json.loads((out / "portrait" / "page_0002.json").read_text())
     assert (sidecar["page"], sidecar["width"], sidecar["height"]) == (2, 400, 310)
     assert "broken.pdf" in (out / "errors.jsonl").read_text()
-    assert renderpdf.main(str(pdf_dir / "portrait.pdf"), tmp_path / "one", pages=[2, 5], image_format="webp",
-                          longest_side=500) == 1  # fmt: skip
+    assert (
+        renderpdf.main(
+            str(pdf_dir / "portrait.pdf"), tmp_path / "one", pages=[2, 5], image_format="webp", longest_side=500
+        )
+        == 1
+    )
     assert size(tmp_path / "one" / "portrait" / "page_0002.webp") == (500, 387)
     renderpdf.main(str(pdf_dir / "portrait.pdf"), tmp_path / "low", pages=[1], longest_side=200)
     assert size(tmp_path / "low" / "portrait" / "page_0001.png") == (306, 396)  # 36 dpi floor, not 18 dpi
@@ -123,8 +127,16 @@ def test_buildsilver_s3_glob_and_num_sample_docs(tmp_path, s3_bucket):
     fs.write_bytes(f"s3://{s3_bucket}/pdfs/deeper/skip.pdf", make_pdf([letter("not matched by *.pdf")]))
     path_list = tmp_path / "list.txt"
     out = tmp_path / "silver"
-    assert buildsilver.main(glob_path=f"s3://{s3_bucket}/pdfs/*.pdf", output=out, no_filter=True, num_sample_docs=3,
-                            run=RunArgs(workers=2)) == 0  # fmt: skip
+    assert (
+        buildsilver.main(
+            glob_path=f"s3://{s3_bucket}/pdfs/*.pdf",
+            output=out,
+            no_filter=True,
+            num_sample_docs=3,
+            run=RunArgs(workers=2),
+        )
+        == 0
+    )
     ids = [json.loads(line)["custom_id"] for line in (out / "output_0.jsonl").read_text().splitlines()]
     assert len(ids) == 3 and all(i.startswith("d") and i.endswith(".pdf#page=1") for i in ids)
     assert json.loads((out / "_meta.json").read_text())["args"]["pdf_root"] == f"s3://{s3_bucket}/pdfs"

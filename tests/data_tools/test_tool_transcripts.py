@@ -48,15 +48,23 @@ def test_loc_downloads_retries_filters_and_resumes(tmp_path, file_server):
     file_server.files["/iiif/b.jpg"] = (jpeg, "image/jpeg")
     base = file_server.url
     rows = [
-        {"Asset": "letter/a:1", "AssetStatus": "completed", "DownloadUrl": f"{base}/iiif/a/full/pct:25/0/default.jpg",
-         "Transcription": "Dear [?] friend,\nhello"},
+        {
+            "Asset": "letter/a:1",
+            "AssetStatus": "completed",
+            "DownloadUrl": f"{base}/iiif/a/full/pct:25/0/default.jpg",
+            "Transcription": "Dear [?] friend,\nhello",
+        },
         {"Asset": "b" * 230, "AssetStatus": "completed", "DownloadUrl": f"{base}/iiif/b.jpg", "Transcription": ""},
         {"Asset": "draft", "AssetStatus": "in_progress", "DownloadUrl": f"{base}/iiif/b.jpg", "Transcription": "x"},
         {"Asset": "gone", "AssetStatus": "completed", "DownloadUrl": f"{base}/missing.jpg", "Transcription": "x"},
-        {"Asset": "huge", "AssetStatus": "completed", "DownloadUrl": f"{base}/stream-forever.jpg",
-         "Transcription": "x"},
+        {
+            "Asset": "huge",
+            "AssetStatus": "completed",
+            "DownloadUrl": f"{base}/stream-forever.jpg",
+            "Transcription": "x",
+        },
         {"Asset": "", "AssetStatus": "completed", "DownloadUrl": f"{base}/iiif/b.jpg", "Transcription": "no asset"},
-    ]  # fmt: skip
+    ]
     inputs = tmp_path / "csvs"
     inputs.mkdir()
     write_csv(inputs / "campaign-one.csv", rows)
@@ -96,8 +104,12 @@ def nara_record(na_id, objects, transcriptions, status="Unrestricted", ai=False)
 
 
 def transcription(object_id, text, sequence, page=1):
-    return {"target": {"objectId": object_id, "naId": 555, "pageNum": page}, "contributionType": "transcription",
-            "contribution": text, "contributionSequence": sequence}  # fmt: skip
+    return {
+        "target": {"objectId": object_id, "naId": 555, "pageNum": page},
+        "contributionType": "transcription",
+        "contribution": text,
+        "contributionSequence": sequence,
+    }
 
 
 def test_nara_latest_transcription_tiff_conversion_and_filters(tmp_path, file_server):
@@ -108,22 +120,36 @@ def test_nara_latest_transcription_tiff_conversion_and_filters(tmp_path, file_se
     file_server.failures["/obj/2.jpg?X-Amz=1"] = [500]
     file_server.files["/obj/2.jpg?X-Amz=1"] = file_server.files["/obj/2.jpg"]
     records = [
-        nara_record(555, [
-            {"objectId": "1", "objectType": "Image (TIFF)", "objectUrl": f"{base}/obj/1.tif"},
-            {"objectId": "2", "objectType": "Image (JPG)", "objectUrl": f"{base}/obj/2.jpg?X-Amz=1"},
-            {"objectId": "3", "objectType": "Image (TIFF)", "objectUrl": f"{base}/obj/3.tif"},
-            {"objectId": "4", "objectType": "Text (PDF)", "objectUrl": f"{base}/obj/4.pdf"},
-            {"objectId": "5", "objectType": "Image (JPG)", "objectUrl": f"{base}/obj/5.jpg"},
-        ], [
-            transcription("1", "old version", 1), transcription("1", "newest version", 3),
-            transcription("1", "middle version", 2), transcription(2, "second object", 1, page=2),
-            transcription("3", "multi frame", 1),
-        ]),
-        nara_record(556, [{"objectId": "9", "objectType": "Image", "objectUrl": f"{base}/obj/2.jpg"}],
-                    [transcription("9", "secret", 1)], status="Restricted - Partly"),
-        nara_record(557, [{"objectId": "8", "objectType": "Image", "objectUrl": f"{base}/obj/2.jpg"}],
-                    [transcription("8", "ai", 1)], ai=True),
-    ]  # fmt: skip
+        nara_record(
+            555,
+            [
+                {"objectId": "1", "objectType": "Image (TIFF)", "objectUrl": f"{base}/obj/1.tif"},
+                {"objectId": "2", "objectType": "Image (JPG)", "objectUrl": f"{base}/obj/2.jpg?X-Amz=1"},
+                {"objectId": "3", "objectType": "Image (TIFF)", "objectUrl": f"{base}/obj/3.tif"},
+                {"objectId": "4", "objectType": "Text (PDF)", "objectUrl": f"{base}/obj/4.pdf"},
+                {"objectId": "5", "objectType": "Image (JPG)", "objectUrl": f"{base}/obj/5.jpg"},
+            ],
+            [
+                transcription("1", "old version", 1),
+                transcription("1", "newest version", 3),
+                transcription("1", "middle version", 2),
+                transcription(2, "second object", 1, page=2),
+                transcription("3", "multi frame", 1),
+            ],
+        ),
+        nara_record(
+            556,
+            [{"objectId": "9", "objectType": "Image", "objectUrl": f"{base}/obj/2.jpg"}],
+            [transcription("9", "secret", 1)],
+            status="Restricted - Partly",
+        ),
+        nara_record(
+            557,
+            [{"objectId": "8", "objectType": "Image", "objectUrl": f"{base}/obj/2.jpg"}],
+            [transcription("8", "ai", 1)],
+            ai=True,
+        ),
+    ]
     inputs = tmp_path / "exports" / "series-a"
     inputs.mkdir(parents=True)
     (inputs / "batch1.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n{oops\n")
@@ -140,8 +166,12 @@ def test_nara_latest_transcription_tiff_conversion_and_filters(tmp_path, file_se
         "555-2-page-2.pdf",
     ]
     meta = json.loads((out / "_meta.json").read_text())["counts"]
-    assert meta["dropped_reasons"] == {"access restricted": 1, "AI-generated tags": 1, "not an image object": 1,
-                                       "no transcription": 1}  # fmt: skip
+    assert meta["dropped_reasons"] == {
+        "access restricted": 1,
+        "AI-generated tags": 1,
+        "not an image object": 1,
+        "no transcription": 1,
+    }
     errors = (out / "errors.jsonl").read_text()
     assert "multi-frame image (2 frames)" in errors and "undecodable JSON line" in errors
     assert nara.main(input_dir=tmp_path / "exports", output_dir=out, retry=FAST) == 1

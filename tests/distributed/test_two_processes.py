@@ -64,7 +64,7 @@ def cli_args(run, tiny_vlm_dir, sample_data_dir, **overlay_args):
 
 def torchrun(args, run, timeout=300):
     env = dict(os.environ, OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", WANDB_MODE="disabled")
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests" / "training"), str(REPO), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "tests"), str(REPO), env.get("PYTHONPATH", "")])
     with open(run / "log.txt", "w") as log:
         process = subprocess.Popen(
             [*TORCHRUN, "-m", "vlm_ocr", *args], env=env, stdout=log, stderr=log, start_new_session=True
@@ -99,7 +99,7 @@ def test_ddp_shards_the_data_and_matches_one_process_with_the_same_global_batch(
         assert not pages[0] & pages[1] and len(pages[0] | pages[1]) == 8
     assert [r["lr"] for r in first] == [r["lr"] for r in second]
 
-    monkeypatch.syspath_prepend(str(REPO / "tests" / "training"))  # the recorder callback
+    monkeypatch.syspath_prepend(str(REPO / "tests"))  # the recorder callback
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:  # one process, batches of 2: the same pages per step and, averaged, the same gradients

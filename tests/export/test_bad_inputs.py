@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 from export_settings import FAST_PARITY
@@ -12,11 +14,11 @@ def leftovers(folder):
     return sorted(p.name for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}."))
 
 
-def test_missing_checkpoint(tmp_path):
+def test_missing_checkpoint(tmp_path, capsys):
     with pytest.raises(CheckpointError, match="no such checkpoint"):
         export_model([str(tmp_path / "nope.ckpt")], tmp_path / "out")
-    with pytest.raises(SystemExit, match="export: .*nope.ckpt: no such checkpoint"):
-        main(["export", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "out")])
+    assert main(["export", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "out")]) == 2
+    assert re.fullmatch(r"export: error: .*nope\.ckpt: no such checkpoint.*\n", capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
 
 
@@ -45,14 +47,14 @@ def test_incompatible_checkpoints_are_not_souped(full_checkpoints, other_shape_d
         export_model([str(full_checkpoints[0]), str(other_shape_dir)], tmp_path / "out")
 
 
-def test_existing_output_is_refused_unless_overwriting(full_checkpoints, tmp_path):
+def test_existing_output_is_refused_unless_overwriting(full_checkpoints, tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
     with pytest.raises(FileExistsError, match="exists; pass --overwrite true"):
         export_model([str(full_checkpoints[0])], out)
-    with pytest.raises(SystemExit, match="export: .*exists"):
-        main(["export", str(full_checkpoints[0]), "--out", str(out)])
+    assert main(["export", str(full_checkpoints[0]), "--out", str(out)]) == 2
+    assert re.fullmatch(r"export: error: .*exists; pass --overwrite true.*\n", capsys.readouterr().err)
     assert (out / "keep.txt").read_text() == "precious"
     export_model([str(full_checkpoints[0])], out, overwrite=True, parity=FAST_PARITY)
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").exists()

@@ -27,7 +27,7 @@ def test_compiled_decoder_matches_eager_on_a_packed_batch(tiny_vlm_dir, sample_d
         system.configure_model()
         torch._dynamo.reset()
         counters.clear()
-        loss, _ = system._loss(batch)
+        loss = system.compute_loss(batch).loss
         loss.backward()
         grads = {n: p.grad for n, p in system.model.named_parameters() if p.grad is not None}
         results.append((loss.detach(), grads, counters["stats"]["unique_graphs"]))

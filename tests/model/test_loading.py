@@ -26,3 +26,12 @@ def test_flash_attention_falls_back_cleanly(caplog):
     assert resolve_attn_implementation("auto") == "sdpa_varlen"
     assert resolve_attn_implementation("sdpa") == "sdpa"
     assert resolve_attn_implementation("eager") == "eager"
+
+
+def test_liger_option_fails_clearly_without_the_package(tiny_vlm_dir):
+    import importlib.util
+
+    if importlib.util.find_spec("liger_kernel") is not None:
+        pytest.skip("liger-kernel is installed")
+    with pytest.raises(RuntimeError, match="pip install liger-kernel"):
+        load_model(str(tiny_vlm_dir), liger_kernels=True)

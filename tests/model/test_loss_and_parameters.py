@@ -3,7 +3,7 @@ import torch.nn.functional as F
 
 from vlm_ocr.model.architecture import build_config
 from vlm_ocr.model.loading import load_model
-from vlm_ocr.model.loss import answer_token_loss
+from vlm_ocr.model.loss import answer_token_loss_terms
 from vlm_ocr.model.parameters import decay_parameter_groups, set_trainable
 
 
@@ -15,20 +15,20 @@ def test_answer_loss_equals_full_logits_cross_entropy():
     labels[0, 3:6] = torch.tensor([4, 5, 6])
     labels[1, 5:7] = torch.tensor([7, 8])
     reference_tokens = F.cross_entropy(head(hidden)[:, :-1].reshape(-1, 50), labels[:, 1:].reshape(-1))
-    loss, count = answer_token_loss(hidden, head, labels, "token", chunk_size=2)
+    loss, count, _ = answer_token_loss_terms(hidden, head, labels, "token", chunk_size=2)
     assert count == 5
     torch.testing.assert_close(loss, reference_tokens)
     grad = torch.autograd.grad(loss, hidden)[0]
     reference_grad = torch.autograd.grad(reference_tokens, hidden)[0]
     torch.testing.assert_close(grad, reference_grad)
     per_page = torch.stack([F.cross_entropy(head(hidden[i])[:-1], labels[i, 1:]) for i in range(2)]).mean()
-    torch.testing.assert_close(answer_token_loss(hidden, head, labels, "page")[0], per_page)
+    torch.testing.assert_close(answer_token_loss_terms(hidden, head, labels, "page")[0], per_page)
 
 
 def test_no_answer_tokens_gives_zero_loss_with_a_graph():
     head = torch.nn.Linear(4, 10)
     hidden = torch.randn(1, 3, 4, requires_grad=True)
-    loss, count = answer_token_loss(hidden, head, torch.full((1, 3), -100))
+    loss, count, _ = answer_token_loss_terms(hidden, head, torch.full((1, 3), -100))
     assert count == 0 and loss.item() == 0.0 and loss.requires_grad
 
 
@@ -77,7 +77,7 @@ def test_chunked_loss_keeps_at_most_one_chunk_of_logits():
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        loss, count = answer_token_loss(hidden, head, labels, "token", chunk_size=64)
+        loss, count, _ = answer_token_loss_terms(hidden, head, labels, "token", chunk_size=64)
     assert count == 512
     assert max(saved) < 64 * 4096  # no saved tensor holds even one chunk of logits
     loss.backward()

@@ -143,7 +143,7 @@ def test_training_loss_is_the_models_own_loss_with_multimodal_positions(tiny_vlm
     system = module(tiny_vlm_dir)
     system.configure_model()
     with torch.no_grad():
-        ours, _ = system._loss(batch)
+        ours = system.compute_loss(batch).loss
         reference = system.model(**model_inputs(batch), labels=batch["labels"]).loss
         text_positions_only = {k: v for k, v in model_inputs(batch).items() if k != "mm_token_type_ids"}
         with_positions = system.model(**model_inputs(batch)).logits

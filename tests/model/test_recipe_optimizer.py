@@ -11,12 +11,13 @@ from vlm_ocr.experiment_cli import build_cli
 from vlm_ocr.model.parameters import decay_parameter_groups
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
-RECIPES = ["mix_1025.yaml", "mix_1025_ddp.yaml", "mix_1025_fsdp.yaml"]
+RECIPES = [["mix_1025.yaml"], ["mix_1025.yaml", "overlays/ddp.yaml"], ["mix_1025.yaml", "overlays/fsdp.yaml"]]
 
 
-def recipe_optimizer(config, cli_env, *overrides):
-    """The optimizer factory exactly as `fit --config experiments/<config>` builds it."""
-    args = ["--config", str(EXPERIMENTS / config), *cli_env, "--trainer.accelerator", "cpu", *overrides]
+def recipe_optimizer(configs, cli_env, *overrides):
+    """The optimizer factory exactly as `fit --config experiments/<config> ...` builds it."""
+    args = [arg for config in configs for arg in ("--config", str(EXPERIMENTS / config))]
+    args = [*args, *cli_env, "--trainer.accelerator", "cpu", *overrides]
     return build_cli(args, run=False).model.optimizer_factory
 
 
@@ -54,9 +55,9 @@ def total_update(model: nn.Module, start: nn.Module) -> torch.Tensor:
     )
 
 
-@pytest.mark.parametrize("config", RECIPES)
-def test_recipe_optimizer_keeps_small_updates_on_bf16_weights(config, cli_env):
-    factory = recipe_optimizer(config, cli_env)
+@pytest.mark.parametrize("configs", RECIPES, ids="+".join)
+def test_recipe_optimizer_keeps_small_updates_on_bf16_weights(configs, cli_env):
+    factory = recipe_optimizer(configs, cli_env)
     start, model, reference = tiny_model(torch.bfloat16), tiny_model(torch.bfloat16), tiny_model(torch.bfloat16)
     reference.float()  # the same starting values, float32 weights and moments
     grads = gradients(model, steps=300)
@@ -70,7 +71,7 @@ def test_recipe_optimizer_keeps_small_updates_on_bf16_weights(config, cli_env):
 
 def test_weight_decay_and_groups_mean_what_torch_adamw_means(cli_env):
     """At a large lr the decay is visible: lr x weight_decay per step on weights, none on biases and norms."""
-    factory = recipe_optimizer("mix_1025.yaml", cli_env, "--model.optimizer.init_args.lr", "0.05")
+    factory = recipe_optimizer(["mix_1025.yaml"], cli_env, "--model.optimizer.init_args.lr", "0.05")
     model, reference = tiny_model(torch.float32), tiny_model(torch.float32)
     grads = gradients(model, steps=30)
     train(model, factory(decay_parameter_groups(model)), grads)
@@ -82,7 +83,7 @@ def test_weight_decay_and_groups_mean_what_torch_adamw_means(cli_env):
 
 def test_state_resumes_bit_identically_from_a_checkpoint(cli_env):
     """Lightning checkpoints the optimizer's state_dict; the resumed run continues exactly (Kahan terms included)."""
-    factory = recipe_optimizer("mix_1025.yaml", cli_env)
+    factory = recipe_optimizer(["mix_1025.yaml"], cli_env)
     model, resumed = tiny_model(torch.bfloat16), tiny_model(torch.bfloat16)
     grads = gradients(model, steps=20)
     optimizer = factory(decay_parameter_groups(model))

@@ -205,6 +205,9 @@ def test_s3_listing_glob_read_and_cached_copy(s3_bucket, tmp_path):
     assert fs.list_files(root, ".pdf", recursive=False) == [f"{root}/a.pdf", f"{root}/b.pdf"]
     assert fs.glob_paths(f"{root}/*.pdf") == [f"{root}/a.pdf", f"{root}/b.pdf"]  # the pattern is honoured
     assert fs.glob_paths(f"{root}/**/*.pdf") == [f"{root}/a.pdf", f"{root}/b.pdf", f"{root}/sub/c.pdf"]
+    assert fs.glob_paths(f"{root}/[ab].pdf") == [f"{root}/a.pdf", f"{root}/b.pdf"]  # classes, as local glob has
+    assert fs.glob_paths(f"{root}/s?b/*.pdf") == fs.glob_paths(f"{root}/s**/*.pdf") == [f"{root}/sub/c.pdf"]
+    assert fs.glob_paths(f"{root}/**.pdf") == [f"{root}/a.pdf", f"{root}/b.pdf"]  # `**` in a name is `*`, as locally
     assert fs.read_bytes(f"{root}/a.pdf") == b"docs/a.pdf\nline2\n"
     assert list(fs.iter_lines(f"{root}/a.pdf")) == ["docs/a.pdf", "line2"]
     assert fs.exists(f"{root}/a.pdf") and not fs.exists(f"{root}/zzz.pdf")

@@ -6,9 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import pypdfium2 as pdfium
-
 from vlm_ocr.bench.loading import BenchDataError
+from vlm_ocr.pages.pdf import PdfError, page_count
 
 
 @dataclass(frozen=True)
@@ -46,16 +45,13 @@ def _visible(folder: Path, pattern: str) -> list[str]:
     return [rel for rel in relative if not any(part.startswith(".") for part in rel.split("/"))]
 
 
-def count_pages(pdf: Path) -> int:
-    """Page count (pypdfium2, already a project dependency, rather than upstream's pypdf)."""
+def page_numbers(layout: BenchLayout, pdf: str) -> range:
+    """The 1-based page numbers of one of the bench's PDFs; an unreadable PDF is a BenchDataError."""
+    path = layout.root / "pdfs" / pdf
     try:
-        document = pdfium.PdfDocument(pdf)
-    except (OSError, pdfium.PdfiumError) as exc:
-        raise BenchDataError(f"cannot read page count of {pdf}: {exc}") from exc
-    try:
-        return len(document)
-    finally:
-        document.close()
+        return range(1, page_count(path) + 1)
+    except PdfError as exc:
+        raise BenchDataError(f"cannot read page count of {path}: {exc.reason}") from exc
 
 
 def candidate_dir(layout: BenchLayout, candidate: str) -> Path:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vlm_ocr.bench.checks import BaselineTest, BenchTest
-from vlm_ocr.bench.layout import BenchLayout, candidate_dir, candidate_files, count_pages, find_layout, page_files
+from vlm_ocr.bench.layout import BenchLayout, candidate_dir, candidate_files, find_layout, page_files, page_numbers
 from vlm_ocr.bench.loading import BenchDataError, load_tests
 from vlm_ocr.bench.report import BenchReport, Outcome, build_report
 from vlm_ocr.katex.equation import EquationRenderer, RenderError
@@ -40,7 +40,7 @@ def collect_tests(layout: BenchLayout, force: bool = False, skip_baseline: bool 
             tests.append(GroupedTest(auto, BASELINE_GROUP))
     covered = {(g.test.pdf, g.test.page) for g in tests}
     for pdf in _bench_pdfs(layout, tests):
-        for page in range(1, count_pages(layout.root / "pdfs" / pdf) + 1):
+        for page in page_numbers(layout, pdf):
             if (pdf, page) not in covered and not force:
                 raise BenchDataError(f"No dataset entry found for pdf {pdf} page {page}")
     if skip_baseline:  # drops explicit baseline tests too, as upstream

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from vlm_ocr.data.processor import load_processor
+from vlm_ocr.export.folder import staged_folder
 from vlm_ocr.export.serving import inference_settings, write_serving_files
 from vlm_ocr.model.peft import has_lora, merged_state_dict
 
@@ -70,18 +70,15 @@ class ExportHuggingFace(L.Callback):
     @rank_zero_only
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         target = self._target(trainer)
-        staging = target.with_name(target.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
         model = getattr(pl_module.model, "_orig_mod", pl_module.model)
-        if has_lora(model):  # the plain model with the adapters merged; the training model keeps them
-            model.save_pretrained(staging, state_dict=merged_state_dict(model))
-        else:
-            model.save_pretrained(staging)
-        processor = load_processor(pl_module.hparams.pretrained)
-        processor.save_pretrained(staging)
-        write_serving_files(staging, processor, run_inference_settings(trainer, pl_module))
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)  # a reader never sees a half-written export
+        with staged_folder(target, overwrite=True) as staging:  # a reader never sees a half-written export
+            if has_lora(model):  # the plain model with the adapters merged; the training model keeps them
+                model.save_pretrained(staging, state_dict=merged_state_dict(model))
+            else:
+                model.save_pretrained(staging)
+            processor = load_processor(pl_module.hparams.pretrained)
+            processor.save_pretrained(staging)
+            write_serving_files(staging, processor, run_inference_settings(trainer, pl_module))
         self.path = target
         logger.info("exported Hugging Face model to %s", target)
         print(f"run: {trainer.log_dir}\nmetrics: {metrics_location(trainer)}\nmodel: {target}")

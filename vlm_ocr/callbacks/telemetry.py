@@ -1,4 +1,9 @@
-"""Training telemetry: MFU (vision forward counted), peak memory and the share of time spent waiting for data."""
+"""Training telemetry: throughput, MFU (vision forward counted), peak memory and the share of time spent waiting for
+data; the one clock of a training run.
+
+Not Lightning's ThroughputMonitor: it counts one length per sample (no image/text split), has no data-wait share or
+peak memory, logs outside `self.log` only once a 100-batch window is full, and takes its peak from
+get_available_flops (see vlm_ocr.model.flops)."""
 
 from __future__ import annotations
 
@@ -8,13 +13,14 @@ from typing import Any
 import lightning as L
 import torch
 
-from vlm_ocr.data.processor import IGNORE_INDEX
-from vlm_ocr.model.flops import batch_page_lengths, peak_flops_for, step_flops
+from vlm_ocr.model.batch_tokens import count_tokens, spatial_merge_size
+from vlm_ocr.model.flops import peak_flops_for, step_flops
 
 
 class Telemetry(L.Callback):
-    """Logs `train/mfu`, `train/peak_memory_gb` (CUDA) and `train/data_wait_share` every `log_every_n_steps`
-    batches, over the batches since the last log.
+    """Logs, every `log_every_n_steps` batches and over the batches since the last log: `train/pages_per_s`,
+    `train/tokens_per_s`, `train/image_tokens_per_s`, `train/text_tokens_per_s` (all ranks: this rank's rate times
+    the world size), `train/mfu` (this device), `train/peak_memory_gb` (CUDA) and `train/data_wait_share`.
 
     Args:
         peak_flops: peak FLOP/s of one device for MFU; None looks the device up (H100/H200/B200/A100/L40S
@@ -28,6 +34,7 @@ class Telemetry(L.Callback):
         self._batch_end: float | None = None
         self._batch_start = 0.0
         self._wait = self._busy = self._flops = 0.0
+        self._pages = self._tokens = self._image_tokens = 0
         self._batches = 0
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -47,20 +54,33 @@ class Telemetry(L.Callback):
         self._batch_end = time.perf_counter()
         self._busy += self._batch_end - self._batch_start
         if batch.get("num_pages"):
-            patches = int(batch["image_grid_thw"].prod(dim=-1).sum())
-            answers = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
-            self._flops += step_flops(pl_module.model, batch_page_lengths(batch), patches, answers)
+            tokens = count_tokens(batch, spatial_merge_size(pl_module.model))
+            self._flops += step_flops(pl_module.model, tokens.page_lengths, tokens.patches, tokens.answer_tokens)
+            self._pages += batch["num_pages"]
+            self._tokens += tokens.total
+            self._image_tokens += tokens.image_tokens
         self._batches += 1
         if self._batches >= self.log_every_n_steps:
-            self._log(pl_module)
+            self._log(trainer, pl_module)
 
-    def _log(self, pl_module: L.LightningModule) -> None:
+    def _log(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         elapsed = self._wait + self._busy
         metrics = {"train/data_wait_share": self._wait / elapsed if elapsed else 0.0}
+        if elapsed:
+            rate = trainer.world_size / elapsed
+            metrics.update(
+                {
+                    "train/pages_per_s": self._pages * rate,
+                    "train/tokens_per_s": self._tokens * rate,
+                    "train/image_tokens_per_s": self._image_tokens * rate,
+                    "train/text_tokens_per_s": (self._tokens - self._image_tokens) * rate,
+                }
+            )
         if self.peak_flops and elapsed:
             metrics["train/mfu"] = self._flops / elapsed / self.peak_flops
         if pl_module.device.type == "cuda":
             metrics["train/peak_memory_gb"] = torch.cuda.max_memory_allocated(pl_module.device) / 2**30
         pl_module.log_dict(metrics, on_step=True)
         self._wait = self._busy = self._flops = 0.0
+        self._pages = self._tokens = self._image_tokens = 0
         self._batches = 0

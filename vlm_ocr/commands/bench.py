@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import sys
 import tempfile
 from pathlib import Path
 
+from vlm_ocr.errors import UsageError
 from vlm_ocr.pages.files import atomic_write_text
+
+logger = logging.getLogger(__name__)
 
 
 def write_candidate(predictions: Path, pdf_root: Path, candidate_dir: Path) -> int:
@@ -23,19 +28,19 @@ def write_candidate(predictions: Path, pdf_root: Path, candidate_dir: Path) -> i
     return written
 
 
-def predict_bench(bench_dir: Path, candidate: str, cli_args: list[str]) -> Path:
+def predict_bench(bench_dir: Path, candidate: str, experiment_args: list[str]) -> Path:
     """Run `predict` of the experiment config on bench_dir/pdfs and write bench_dir/candidate."""
     from vlm_ocr.experiment_cli import build_cli
 
     pdf_root = bench_dir / "pdfs"
     if not pdf_root.is_dir():
-        raise SystemExit(f"bench --predict: {pdf_root} is not a folder of bench PDFs")
+        raise UsageError(f"--bench-dir {bench_dir}: no pdfs/ folder of bench PDFs to predict")
     with tempfile.TemporaryDirectory(prefix="vlm_ocr_bench_") as scratch:
         out = Path(scratch) / "predictions"
         build_cli(
             [
                 "predict",
-                *cli_args,
+                *experiment_args,
                 "--data.predict_paths",
                 json.dumps([str(pdf_root)]),
                 "--data.predict_eval_datasets",
@@ -49,26 +54,61 @@ def predict_bench(bench_dir: Path, candidate: str, cli_args: list[str]) -> Path:
     return bench_dir / candidate
 
 
-def main(argv: list[str]) -> int:
-    from vlm_ocr.bench.cli import build_parser
-    from vlm_ocr.bench.cli import main as score_main
+def bench(
+    experiment_args: list[str],
+    *,
+    bench_dir: Path,
+    candidate: str,
+    predict: bool = False,
+    out: Path | None = None,
+    force: bool = False,
+    skip_baseline: bool = False,
+    bootstrap_samples: int = 1000,
+    confidence_level: float = 0.95,
+    seed: int = 0,
+    chromium: str = "chromium",
+    no_math: bool = False,
+) -> int:
+    """Score a candidate's Markdown outputs on olmOCR-Bench (overall = mean of per-JSONL pass rates); with
+    `--predict --config X.yaml`, predict the bench PDFs with the experiment's model first.
 
-    if "--predict" not in argv:
-        return score_main(argv)
-    argv = [a for a in argv if a != "--predict"]
-    bench_args, cli_args = build_parser().parse_known_args(argv)
-    if not any(a == "--config" or a.startswith("--config=") for a in cli_args):
-        raise SystemExit("bench --predict needs --config X.yaml (the experiment whose model predicts)")
-    predict_bench(bench_args.bench_dir, bench_args.candidate, cli_args)
-    return score_main(_without_subsequence(argv, cli_args))
+    Args:
+        bench_dir: bench folder (pdfs/, *.jsonl, candidates/).
+        candidate: name of the candidate folder inside --bench-dir.
+        predict: first predict bench_dir/pdfs into the candidate folder with the experiment of --config.
+        out: write the full report as JSON to this file.
+        force: skip the page-coverage and missing-file checks.
+        skip_baseline: drop every baseline test.
+        bootstrap_samples: bootstrap iterations.
+        confidence_level: CI level.
+        seed: bootstrap seed; -1 for a random one.
+        chromium: Chromium executable for math tests.
+        no_math: do not render math; math tests are not scored.
+    """
+    from vlm_ocr.bench.loading import BenchDataError
+    from vlm_ocr.bench.report import write_report
+    from vlm_ocr.bench.runner import score_bench
 
-
-def _without_subsequence(argv: list[str], removed: list[str]) -> list[str]:
-    """argv minus the arguments argparse left over (they appear in argv in the same order)."""
-    kept, pending = [], list(removed)
-    for arg in argv:
-        if pending and arg == pending[0]:
-            pending.pop(0)
-        else:
-            kept.append(arg)
-    return kept
+    if experiment_args and not predict:
+        raise UsageError(f"unrecognized arguments: {' '.join(experiment_args)} (experiment options need --predict)")
+    if predict and not any(a == "--config" or a.startswith("--config=") for a in experiment_args):
+        raise UsageError("--predict needs --config X.yaml (the experiment whose model predicts)")
+    if predict:
+        predict_bench(bench_dir, candidate, experiment_args)
+    try:
+        report = score_bench(
+            bench_dir,
+            candidate,
+            force=force,
+            skip_baseline=skip_baseline,
+            bootstrap_samples=bootstrap_samples,
+            confidence_level=confidence_level,
+            seed=None if seed < 0 else seed,
+            chromium=None if no_math else chromium,
+        )
+    except BenchDataError as err:
+        raise UsageError(str(err)) from err
+    write_report(report, out=out, stream=sys.stdout)
+    if out is not None:
+        logger.info("report written to %s", out)
+    return 0

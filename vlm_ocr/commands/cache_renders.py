@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from concurrent.futures import ProcessPoolExecutor
 
 from vlm_ocr.data.transforms import RenderPage
+from vlm_ocr.errors import UsageError
 from vlm_ocr.pages.pdf import PdfError
 
 logger = logging.getLogger(__name__)
@@ -21,14 +21,18 @@ def _render(args: tuple[RenderPage, str]) -> str | None:
     return None
 
 
-def cache_renders(cli_args: list[str], workers: int) -> int:
-    """Fill RenderPage's cache_dir for every page of the experiment's train and eval roots; returns pages done."""
+def cache_renders(experiment_args: list[str], *, workers: int = 2) -> int:
+    """Render every page of the experiment's train and eval datasets once into RenderPage's cache_dir.
+
+    Args:
+        workers: render processes.
+    """
     from vlm_ocr.experiment_cli import build_cli
 
-    datamodule = build_cli(cli_args, run=False).datamodule
+    datamodule = build_cli(experiment_args, run=False).datamodule
     step = next((t for t in datamodule.transforms if isinstance(t, RenderPage)), None)
     if step is None or step.cache is None:
-        raise SystemExit("cache-renders: the config's RenderPage step has no cache_dir (set init_args.cache_dir)")
+        raise UsageError("the config's RenderPage step has no cache_dir; set its init_args.cache_dir")
     datamodule.setup("fit")
     pdfs = sorted(
         {
@@ -43,16 +47,4 @@ def cache_renders(cli_args: list[str], workers: int) -> int:
     for error in errors:
         logger.warning("not cached: %s", error)
     print(f"cached {len(pdfs) - len(errors)} pages in {step.cache.root} ({len(errors)} failed)")
-    return len(pdfs) - len(errors)
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vlm_ocr cache-renders",
-        description="Render every page of the experiment's datasets into RenderPage's cache_dir. Other arguments "
-        "(--config X.yaml, overrides) go to the experiment's config parser.",
-    )
-    parser.add_argument("--workers", type=int, default=2, help="render processes")
-    known, rest = parser.parse_known_args(argv)
-    cache_renders(rest, known.workers)
     return 0

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
 
 from vlm_ocr.data.processor import IGNORE_INDEX
+from vlm_ocr.errors import UsageError
 from vlm_ocr.pages.files import atomic_write_text
 
 
@@ -31,34 +31,27 @@ def describe(item: dict[str, Any], tokenizer: Any, merge_size: int) -> dict[str,
     }
 
 
-def inspect_data(cli_args: list[str], split: str, limit: int, out: Path) -> Path:
+def inspect_data(experiment_args: list[str], *, out: Path, split: str = "train", limit: int = 20) -> int:
+    """Write one JSON line per sample of a split as the model sees it (ids, labels, grid, decoded prompt and target).
+
+    Args:
+        out: output JSONL file.
+        split: `train` or the name of an eval dataset.
+        limit: number of samples (in index order).
+    """
     from vlm_ocr.experiment_cli import build_cli
 
-    cli = build_cli(cli_args, run=False)
-    datamodule = cli.datamodule
+    datamodule = build_cli(experiment_args, run=False).datamodule
     datamodule.setup("fit" if split == "train" else "validate")
     if split == "train":
         dataset = datamodule.train_set
     elif split in datamodule.eval_names:
         dataset = datamodule.eval_sets[datamodule.eval_names.index(split)]
     else:
-        raise SystemExit(f"inspect-data: unknown split {split!r}; choose train or one of {datamodule.eval_names}")
+        raise UsageError(f"--split {split}: unknown split; choose train or one of {datamodule.eval_names}")
     tokenizer = datamodule.processor.tokenizer
     merge = datamodule.processor.image_processor.merge_size
     lines = [json.dumps(describe(dataset[(0, i)], tokenizer, merge)) for i in range(min(limit, len(dataset)))]
     atomic_write_text(out, "".join(line + "\n" for line in lines))
-    return out
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m vlm_ocr inspect-data",
-        description="Write one JSON line per sample of a split as the model sees it. Other arguments "
-        "(--config X.yaml, --data.* overrides) go to the experiment's config parser.",
-    )
-    parser.add_argument("--split", default="train", help="train or the name of an eval dataset")
-    parser.add_argument("--limit", type=int, default=20, help="number of samples (in index order)")
-    parser.add_argument("--out", type=Path, required=True, help="output JSONL file")
-    known, rest = parser.parse_known_args(argv)
-    print(inspect_data(rest, known.split, known.limit, known.out))
+    print(out)
     return 0

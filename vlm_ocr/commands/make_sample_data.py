@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jsonargparse import CLI
-
 from vlm_ocr.data.demo_pairs import generate_sample_data
 
 
-def make_sample_data(out: Path, train_per_kind: int = 3, eval_per_kind: int = 1, seed: int = 0) -> None:
+def make_sample_data(out: Path, train_per_kind: int = 3, eval_per_kind: int = 1, seed: int = 0) -> int:
     """Write OUT/train and OUT/eval: document, list, HTML table, LaTeX, German, blank and rotated pages.
 
     Args:
@@ -19,8 +17,4 @@ def make_sample_data(out: Path, train_per_kind: int = 3, eval_per_kind: int = 1,
         seed: seed of the generated text.
     """
     print(generate_sample_data(out, train_per_kind, eval_per_kind, seed))
-
-
-def main(argv: list[str]) -> int:
-    CLI(make_sample_data, args=argv)
     return 0

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jsonargparse import CLI
-
 from vlm_ocr.model.architecture import Preset, make_model_folder
 
 
-def make_tiny_model(out: Path, preset: Preset = "tiny", seed: int = 0) -> None:
+def make_tiny_model(out: Path, preset: Preset = "tiny", seed: int = 0) -> int:
     """Write a random Qwen2.5-VL (model + processor with the real Qwen tokenizer) with save_pretrained.
 
     Args:
@@ -18,8 +16,4 @@ def make_tiny_model(out: Path, preset: Preset = "tiny", seed: int = 0) -> None:
         seed: seed of the random weights.
     """
     print(make_model_folder(out, preset, seed))
-
-
-def main(argv: list[str]) -> int:
-    CLI(make_tiny_model, args=argv)
     return 0

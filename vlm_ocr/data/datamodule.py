@@ -244,7 +244,6 @@ class PageDataModule(L.LightningDataModule):
         """Planned tokens per item from the index alone (no rendering, no tokenizing per page): the prompt's
         tokens, the image's, and the answer's as the index stored them."""
         render = self._step(RenderPage).spec
-        size = self.processor.image_processor.size
         prompt = self.inputs.prompt_text_tokens(self._step(BuildMessages)({})["messages"])
         parts = dataset.parts if isinstance(dataset, ConcatPages) else [dataset]
         pages = [page for part in parts for page in part.pages]
@@ -256,10 +255,7 @@ class PageDataModule(L.LightningDataModule):
                 estimated,
                 len(pages),
             )
-        return [
-            planned_tokens(page, render, prompt, min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
-            for page in pages
-        ]
+        return [planned_tokens(page, render, prompt, self.processor.image_processor) for page in pages]
 
     def _packed_loader(self, dataset: Any, max_tokens: int) -> DataLoader:
         items = self._epoch_sampler(dataset, train=True)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import torch
 from torch.utils.data import Sampler
@@ -25,22 +25,32 @@ from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.index import PageRecord
 from vlm_ocr.pages.pdf import RenderSpec, render_scale
 
-PATCH, MERGE = 14, 2
-FACTOR = PATCH * MERGE
+QWEN_PATCH_SIZE, QWEN_MERGE_SIZE = 14, 2  # Qwen2.5-VL's, for callers without a processor at hand
+T = TypeVar("T")
 
 
-def image_tokens(width_pt: float, height_pt: float, render: RenderSpec, min_pixels: int, max_pixels: int) -> int:
-    """Decoder tokens of a page image: the render size, then Qwen's smart_resize, then one token per 2x2 patches."""
+def image_tokens(
+    width_pt: float,
+    height_pt: float,
+    render: RenderSpec,
+    min_pixels: int,
+    max_pixels: int,
+    patch_size: int = QWEN_PATCH_SIZE,
+    merge_size: int = QWEN_MERGE_SIZE,
+) -> int:
+    """Decoder tokens of a page image: the render size, then Qwen's smart_resize, then one token per
+    merge_size x merge_size patches (the processor's `image_processor.patch_size` and `.merge_size`)."""
+    factor = patch_size * merge_size
     scale = render_scale(width_pt, height_pt, render)
     width, height = max(1, round(width_pt * scale)), max(1, round(height_pt * scale))
-    h_bar, w_bar = max(FACTOR, round(height / FACTOR) * FACTOR), max(FACTOR, round(width / FACTOR) * FACTOR)
+    h_bar, w_bar = max(factor, round(height / factor) * factor), max(factor, round(width / factor) * factor)
     if h_bar * w_bar > max_pixels:
         beta = math.sqrt(height * width / max_pixels)
-        h_bar, w_bar = math.floor(height / beta / FACTOR) * FACTOR, math.floor(width / beta / FACTOR) * FACTOR
+        h_bar, w_bar = math.floor(height / beta / factor) * factor, math.floor(width / beta / factor) * factor
     elif h_bar * w_bar < min_pixels:
         beta = math.sqrt(min_pixels / (height * width))
-        h_bar, w_bar = math.ceil(height * beta / FACTOR) * FACTOR, math.ceil(width * beta / FACTOR) * FACTOR
-    return (h_bar // PATCH) * (w_bar // PATCH) // (MERGE * MERGE)
+        h_bar, w_bar = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
+    return (h_bar // patch_size) * (w_bar // patch_size) // (merge_size * merge_size)
 
 
 def answer_estimate(text_chars: int, chars_per_token: float = 3.2) -> int:
@@ -48,16 +58,31 @@ def answer_estimate(text_chars: int, chars_per_token: float = 3.2) -> int:
     return 40 + math.ceil(text_chars / chars_per_token)
 
 
-def planned_tokens(
-    page: PageRecord,
-    render: RenderSpec,
-    prompt_tokens: int,
-    min_pixels: int = 56 * 56,
-    max_pixels: int = 28 * 28 * 16384,
-) -> int:
-    """Planned length of one sample: prompt + image tokens + the stored answer tokens (else their estimate)."""
+def planned_tokens(page: PageRecord, render: RenderSpec, prompt_tokens: int, image_processor: Any) -> int:
+    """Planned length of one sample: prompt + image tokens + the stored answer tokens (else their estimate).
+
+    The image tokens follow the processor's pixel bounds, patch size and merge size.
+    """
     answer = page.answer_tokens if page.answer_tokens is not None else answer_estimate(page.text_chars)
-    return prompt_tokens + image_tokens(page.width_pt, page.height_pt, render, min_pixels, max_pixels) + answer
+    bounds = image_processor.size["shortest_edge"], image_processor.size["longest_edge"]
+    grid = image_processor.patch_size, image_processor.merge_size
+    return prompt_tokens + image_tokens(page.width_pt, page.height_pt, render, *bounds, *grid) + answer
+
+
+def greedy_packs(items: Iterable[T], length: Callable[[T], int], max_tokens: int) -> Iterator[list[T]]:
+    """Consecutive items grouped in order, a new pack whenever the next would exceed `max_tokens`; an item over
+    the budget gets a pack of its own."""
+    pack: list[T] = []
+    used = 0
+    for item in items:
+        size = min(length(item), max_tokens)
+        if pack and used + size > max_tokens:
+            yield pack
+            pack, used = [], 0
+        pack.append(item)
+        used += size
+    if pack:
+        yield pack
 
 
 class PackingBatchSampler(Sampler[list[Any]]):
@@ -78,21 +103,11 @@ class PackingBatchSampler(Sampler[list[Any]]):
         if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(epoch)
 
-    def _index(self, key: Any) -> int:
-        return key[1] if isinstance(key, tuple) else key
+    def _length(self, key: Any) -> int:
+        return self.lengths[key[1] if isinstance(key, tuple) else key]
 
     def __iter__(self) -> Iterator[list[Any]]:
-        pack: list[Any] = []
-        used = 0
-        for key in self.sampler:
-            length = min(self.lengths[self._index(key)], self.max_tokens)
-            if pack and used + length > self.max_tokens:
-                yield pack
-                pack, used = [], 0
-            pack.append(key)
-            used += length
-        if pack:
-            yield pack
+        return greedy_packs(self.sampler, self._length, self.max_tokens)
 
     def __len__(self) -> int:
         return sum(1 for _ in self)

@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "B200": 2250e12, "A100": 312e12, "L40S": 362e12}
-"""Dense bf16 FLOP/s from NVIDIA's data sheets, by a substring of the device name."""
+"""Dense bf16 FLOP/s from NVIDIA's data sheets, by a substring of the device name. Not Lightning's
+get_available_flops: it finds no peak for "NVIDIA H200" or B200, gives Hopper's sparse peaks (2x dense) and reads
+an L40S as an L4."""
 
 
 def peak_flops_for(device_name: str) -> float | None:
+    """Dense bf16 peak of a CUDA device by its name; None for devices not in PEAK_BF16_FLOPS."""
     return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in device_name), None)
 
 
@@ -67,10 +70,3 @@ def step_flops(model: Any, page_lengths: Iterable[int], patches: int, answer_tok
     flops += sum(6.0 * config.num_hidden_layers * config.hidden_size * length**2 for length in lengths)
     flops += (2.0 * counts.vision + 4.0 * counts.vision_trainable) * patches
     return flops
-
-
-def batch_page_lengths(batch: dict[str, Any]) -> list[int]:
-    """Token count of every page of a padded or packed batch."""
-    if "page_lengths" in batch:
-        return [length for row in batch["page_lengths"] for length in row]
-    return [int(n) for n in batch["attention_mask"].sum(dim=1).tolist()]

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import torch
 
 from vlm_ocr.model.attention import SDPA_VARLEN, register_sdpa_varlen
+from vlm_ocr.model.liger import apply_liger_kernels
 from vlm_ocr.model.rotary import keep_rotary_float32
 
 logger = logging.getLogger(__name__)
@@ -38,11 +39,15 @@ def load_model(
     pretrained: str,
     dtype: DTypeName = "bfloat16",
     attn_implementation: AttnImplementation = "auto",
+    liger_kernels: bool = False,
 ) -> Any:
     """Qwen2_5_VLForConditionalGeneration from a hub id or a local folder, its rotary frequencies kept float32
-    through any later cast of the module (vlm_ocr.model.rotary)."""
+    through any later cast of the module (vlm_ocr.model.rotary); `liger_kernels` patches the decoder with Liger's
+    kernels first (vlm_ocr.model.liger)."""
     from transformers import Qwen2_5_VLForConditionalGeneration
 
+    if liger_kernels:  # Liger patches the transformers classes, so before from_pretrained builds the model
+        apply_liger_kernels()
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
         pretrained, dtype=getattr(torch, dtype), attn_implementation=resolve_attn_implementation(attn_implementation)
     )

@@ -21,14 +21,14 @@ def _chunk_cross_entropy(lm_head: torch.nn.Module, states: torch.Tensor, targets
     return F.cross_entropy(lm_head(states).float(), targets, reduction="none")
 
 
-def answer_token_loss(
+def answer_token_loss_terms(
     hidden: torch.Tensor,
     lm_head: torch.nn.Module,
     labels: torch.Tensor,
     weighting: Literal["page", "token"] = "page",
     chunk_size: int = 2048,
     page_index: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, int]:
+) -> tuple[torch.Tensor, int, torch.Tensor]:
     """Teacher-forced next-token loss over positions whose next label is not IGNORE_INDEX.
 
     Args:
@@ -41,21 +41,9 @@ def answer_token_loss(
         page_index: (B, L) page of each token for packed rows (several pages per row); default: one page per row.
 
     Returns:
-        The loss and the number of answer tokens it covers.
+        The loss, the number of answer tokens it covers, and each page's mean token loss (detached; NaN for a
+        page without answer tokens).
     """
-    loss, count, _ = answer_token_loss_terms(hidden, lm_head, labels, weighting, chunk_size, page_index)
-    return loss, count
-
-
-def answer_token_loss_terms(
-    hidden: torch.Tensor,
-    lm_head: torch.nn.Module,
-    labels: torch.Tensor,
-    weighting: Literal["page", "token"] = "page",
-    chunk_size: int = 2048,
-    page_index: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, int, torch.Tensor]:
-    """answer_token_loss plus each page's mean token loss (detached; NaN for a page without answer tokens)."""
     shifted = labels[:, 1:]
     rows, cols = (shifted != IGNORE_INDEX).nonzero(as_tuple=True)
     if rows.numel() == 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 import lightning as L
@@ -10,36 +9,25 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
-from vlm_ocr.data.batch_stats import batch_tokens
+from vlm_ocr.data.processor import load_processor
+from vlm_ocr.model.batch_tokens import page_lengths
 from vlm_ocr.model.compilation import compile_decoder_layers
 from vlm_ocr.model.generate import GenerationSpec, model_inputs
-from vlm_ocr.model.liger import apply_liger_kernels
 from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
 from vlm_ocr.model.loss import answer_token_loss_terms
 from vlm_ocr.model.packing import packed_position_ids
+from vlm_ocr.model.page_losses import LossTerms, dataset_losses, loss_units
 from vlm_ocr.model.parameters import decay_parameter_groups, set_trainable
 from vlm_ocr.model.peft import LoraSpec, apply_lora, complete_state_dict, trainable_state_dict
-from vlm_ocr.model.predict import predict_rows
-
-
-def loss_units(weighting: str, answer_tokens: int, page_losses: torch.Tensor) -> int:
-    """What the loss averages over: pages with answer tokens (`page`) or answer tokens (`token`)."""
-    if weighting == "token":
-        return answer_tokens
-    return int((~page_losses.isnan()).sum())
-
-
-def dataset_losses(datasets: list[str], page_losses: torch.Tensor) -> dict[str, float]:
-    """Mean of the page losses of each dataset in the batch (pages in batch order; NaN pages skipped)."""
-    by_dataset: dict[str, list[float]] = {}
-    for name, value in zip(datasets, page_losses.tolist(), strict=False):
-        if value == value:  # not NaN: the page had answer tokens
-            by_dataset.setdefault(name, []).append(value)
-    return {name: sum(values) / len(values) for name, values in by_dataset.items()}
+from vlm_ocr.model.predict import RotatedPrompt, predict_rows
 
 
 class VlmOcrModule(L.LightningModule):
     """Fine-tunes Qwen2.5-VL on page images: teacher-forced cross-entropy on the answer tokens.
+
+    Self-contained: it loads its model and tokenizer from `pretrained` and runs in a plain Trainer on any dataloaders
+    of vlm_ocr's collated batches; what only the data side knows (eval set names, how a page becomes a prompt) comes
+    in through `eval_names` and `rotated_prompt`, which the experiments' CLI links from the data module.
 
     Args:
         pretrained: hub id or local folder of the model (and its processor).
@@ -68,6 +56,10 @@ class VlmOcrModule(L.LightningModule):
         predict_rotation_retry: in predict, turn a page the model reports as rotated and predict it again.
         lora: train LoRA adapters (peft) instead of the weights themselves: everything else freezes (the
             train_* switches no longer apply) and checkpoints hold only the adapter and other trainable weights.
+        eval_names: names of the validation/test dataloaders, in order, for the logged `val/<name>/loss`;
+            dataloaders without a name log as `dataloader_<i>`. Linked from the data module, not a hyperparameter.
+        rotated_prompt: (source PDF, 1-based page, rotation_correction) -> prompt tensors of that page turned by
+            it, for predict's rotation retry (None: no retry). Linked from the data module, not a hyperparameter.
     """
 
     def __init__(
@@ -91,26 +83,36 @@ class VlmOcrModule(L.LightningModule):
         generation: GenerationSpec | None = None,
         predict_rotation_retry: bool = True,
         lora: LoraSpec | None = None,
+        eval_names: list[str] | None = None,
+        rotated_prompt: RotatedPrompt | None = None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["optimizer"])
+        self.save_hyperparameters(ignore=["optimizer", "eval_names", "rotated_prompt"])
         self.optimizer_factory = optimizer
         self.generation = generation or GenerationSpec()
+        self.eval_names = list(eval_names or [])
+        self.rotated_prompt = rotated_prompt
         self.model: Any = None
+        self.tokenizer: Any = None  # loaded for predict, from `pretrained` like the model
         self.samples_seen = 0
         self.tokens_seen = 0
         self.dropped: dict[str, int] = {}
-        self._last_step_time: float | None = None
         self._last_batch: dict[str, Any] | None = None  # stands in for an all-dropped batch under DDP/FSDP
         self._window_units = 0  # loss units (pages or tokens) this rank saw since the last optimizer step
+
+    def setup(self, stage: str) -> None:
+        if stage == "predict" and self.tokenizer is None:
+            self.tokenizer = load_processor(self.hparams.pretrained).tokenizer
+        if stage == "predict" and self.hparams.predict_rotation_retry and self.rotated_prompt is None:
+            rank_zero_warn(
+                "predict_rotation_retry is on but no rotated_prompt was given: rotated pages are not retried"
+            )
 
     def configure_model(self) -> None:
         if self.model is not None:
             return
         hp = self.hparams
-        if hp.liger_kernels:
-            apply_liger_kernels()
-        self.model = load_model(hp.pretrained, hp.dtype, hp.attn_implementation)
+        self.model = load_model(hp.pretrained, hp.dtype, hp.attn_implementation, hp.liger_kernels)
         set_trainable(self.model, hp.train_vision_tower, hp.train_merger, hp.train_decoder)
         if hp.gradient_checkpointing:
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -123,23 +125,22 @@ class VlmOcrModule(L.LightningModule):
         """Logits for every position of a collated batch (inference)."""
         return self.model(**model_inputs(batch)).logits
 
-    def _loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, int]:
-        loss, answer_tokens, _ = self._loss_terms(batch)
-        return loss, answer_tokens
-
-    def _loss_terms(self, batch: dict[str, Any]) -> tuple[torch.Tensor, int, torch.Tensor]:
-        """Loss, answer tokens, and each page's mean token loss (page order of the batch's samples)."""
+    def compute_loss(self, batch: dict[str, Any]) -> LossTerms:
+        """The training loss of a collated batch (padded or packed rows, with gradients): the loss, the answer tokens
+        it covers, and each page's mean token loss. Training, validation and test take their loss from here."""
         inputs = {**model_inputs(batch), "use_cache": False}  # no KV cache in training (and packing needs none)
         if "page_lengths" in batch:  # packed rows: per-page positions, attention kept inside each page
             inputs["position_ids"] = packed_position_ids(self.model.model, batch)
         hidden = self.model.model(**inputs).last_hidden_state
-        return answer_token_loss_terms(
-            hidden,
-            self.model.lm_head,
-            batch["labels"],
-            self.hparams.loss_weighting,
-            self.hparams.loss_chunk_size,
-            page_index=batch.get("page_index"),
+        return LossTerms(
+            *answer_token_loss_terms(
+                hidden,
+                self.model.lm_head,
+                batch["labels"],
+                self.hparams.loss_weighting,
+                self.hparams.loss_chunk_size,
+                page_index=batch.get("page_index"),
+            )
         )
 
     def _count_dropped(self, batch: dict[str, Any]) -> None:
@@ -154,25 +155,11 @@ class VlmOcrModule(L.LightningModule):
         if batch["num_pages"] == 0:  # every sample of this batch was dropped by a pipeline step
             return self._empty_step_loss()
         self._last_batch = batch
-        loss, answer_tokens, page_losses = self._loss_terms(batch)
+        loss, answer_tokens, page_losses = self.compute_loss(batch)
         units = loss_units(self.hparams.loss_weighting, answer_tokens, page_losses)
-        tokens, image_tokens = batch_tokens(batch)
-        world = self.trainer.world_size
+        world = self.trainer.world_size  # throughput is vlm_ocr.callbacks.Telemetry's; these are run counters
         self.samples_seen += batch["num_pages"] * world
-        self.tokens_seen += tokens * world
-        now = time.perf_counter()
-        if self._last_step_time is not None:
-            rate = world / max(now - self._last_step_time, 1e-9)
-            self.log_dict(
-                {
-                    "train/tokens_per_s": tokens * rate,
-                    "train/image_tokens_per_s": image_tokens * rate,
-                    "train/text_tokens_per_s": (tokens - image_tokens) * rate,
-                    "train/pages_per_s": batch["num_pages"] * rate,
-                },
-                on_step=True,
-            )
-        self._last_step_time = now
+        self.tokens_seen += sum(page_lengths(batch)) * world
         self.log("train/loss", loss, on_step=True, prog_bar=True, batch_size=batch["num_pages"])
         for name, value in dataset_losses(batch.get("datasets") or [], page_losses).items():
             self.log(f"train/loss_by_dataset/{name}", value, on_step=True)  # cannot collide with train/* names
@@ -225,7 +212,7 @@ class VlmOcrModule(L.LightningModule):
             return None
         if self._last_batch is None:
             return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
-        return self._loss(self._last_batch)[0] * 0.0
+        return self.compute_loss(self._last_batch).loss * 0.0
 
     def on_fit_start(self) -> None:
         # from_pretrained leaves eval mode, which Lightning 2.x keeps for fit: dropout and checkpointing would be off
@@ -240,16 +227,13 @@ class VlmOcrModule(L.LightningModule):
         if self.dropped:
             rank_zero_info(f"samples skipped so far, by step: {self.dropped}")
 
-    def _eval_name(self, dataloader_idx: int) -> str:
-        names = getattr(self.trainer.datamodule, "eval_names", None) if self.trainer.datamodule else None
-        return names[dataloader_idx] if names and dataloader_idx < len(names) else f"dataloader_{dataloader_idx}"
-
     def _eval_step(self, stage: str, batch: dict[str, Any], dataloader_idx: int) -> None:
-        name = self._eval_name(dataloader_idx)
+        names = self.eval_names
+        name = names[dataloader_idx] if dataloader_idx < len(names) else f"dataloader_{dataloader_idx}"
         self._count_dropped(batch)
         if batch["num_pages"] == 0:
             return
-        loss, answer_tokens, page_losses = self._loss_terms(batch)
+        loss, answer_tokens, page_losses = self.compute_loss(batch)
         units = loss_units(self.hparams.loss_weighting, answer_tokens, page_losses)
         if units == 0:
             return
@@ -269,9 +253,8 @@ class VlmOcrModule(L.LightningModule):
         self._eval_step("test", batch, dataloader_idx)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
-        datamodule = self.trainer.datamodule
-        retry = datamodule.rotated_prompt if self.hparams.predict_rotation_retry else None
-        return predict_rows(self.model, datamodule.processor.tokenizer, batch, self.generation, retry)
+        retry = self.rotated_prompt if self.hparams.predict_rotation_retry else None
+        return predict_rows(self.model, self.tokenizer, batch, self.generation, retry)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["vlm_ocr_counters"] = {"samples_seen": self.samples_seen, "tokens_seen": self.tokens_seen}

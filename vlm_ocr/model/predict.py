@@ -37,7 +37,7 @@ def predict_rows(
         for i, result in enumerate(results):
             row = {"source": batch["sources"][i], "page": batch["pages"][i], **result}
             for key in ("dataset", "reference", "markdown_path"):
-                values = batch.get(f"{key}s") if key != "markdown_path" else batch.get("markdown_paths")
+                values = batch.get(f"{key}s")
                 if values and values[i] is not None:
                     row[key] = values[i]
             rows.append(row)

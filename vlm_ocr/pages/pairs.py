@@ -9,18 +9,6 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
-class PagePair:
-    """One training page: the Markdown target and its single-page PDF, side by side."""
-
-    markdown_path: Path
-    pdf_path: Path
-
-    @property
-    def stem(self) -> str:
-        return self.markdown_path.stem
-
-
-@dataclass(frozen=True)
 class FileStat:
     size: int
     mtime_ns: int

@@ -1,9 +1,14 @@
-"""PDF pages in process with pypdfium2 (pypdf reads MediaBox numbers): open with clear errors, count, size, render."""
+"""PDF pages in process with pypdfium2 (pypdf reads MediaBox numbers): open with clear errors, count, render.
+
+pdfium is not thread-safe: every helper here holds PDFIUM_LOCK while it touches pdfium, and a caller that keeps a
+document from `open_pdf` holds the lock itself while it uses it (the lock is reentrant).
+"""
 
 from __future__ import annotations
 
 import io
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -14,6 +19,7 @@ import pypdfium2.raw as pdfium_c
 from PIL import Image
 
 POINTS_PER_INCH = 72.0
+PDFIUM_LOCK = threading.RLock()
 
 
 class PdfError(ValueError):
@@ -49,7 +55,8 @@ def open_pdf(path: str | Path) -> pdfium.PdfDocument:
     if not path.is_file():
         raise PdfError(path, "file not found")
     try:
-        return pdfium.PdfDocument(path)
+        with PDFIUM_LOCK:
+            return pdfium.PdfDocument(path)
     except pdfium.PdfiumError as err:
         reason = str(err)
         if "password" in reason.lower():
@@ -58,21 +65,13 @@ def open_pdf(path: str | Path) -> pdfium.PdfDocument:
 
 
 def page_count(path: str | Path) -> int:
-    doc = open_pdf(path)
-    try:
-        return len(doc)
-    finally:
-        doc.close()
-
-
-def page_size(path: str | Path, page_index: int = 0) -> tuple[float, float]:
-    """Displayed (width, height) in points: the crop box, with the page's /Rotate applied."""
-    doc = open_pdf(path)
-    try:
-        _check_index(path, doc, page_index)
-        return tuple(doc[page_index].get_size())  # type: ignore[return-value]
-    finally:
-        doc.close()
+    """Number of pages; a PDF that cannot be opened raises PdfError."""
+    with PDFIUM_LOCK:
+        doc = open_pdf(path)
+        try:
+            return len(doc)
+        finally:
+            doc.close()
 
 
 def render_dpi(width_pt: float, height_pt: float, spec: RenderSpec) -> float:
@@ -96,21 +95,22 @@ def render_page(path: str | Path, page_index: int = 0, spec: RenderSpec | None =
     The pixel size is the original's exactly (see `pixel_size`); pdfium draws the page into it.
     """
     spec = spec or RenderSpec()
-    doc = open_pdf(path)
-    try:
-        _check_index(path, doc, page_index)
-        page = doc[page_index]
-        width, height = pixel_size(path, page, page_index, spec)
-        if spec.page_box == "media":
-            page.set_cropbox(*page.get_mediabox())  # in memory only: pdfium draws the crop box
-        bitmap = pdfium.PdfBitmap.new_native(width, height, format=pdfium_c.FPDFBitmap_BGR, rev_byteorder=True)
-        bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)
-        pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, width, height, 0, pdfium_c.FPDF_ANNOT)
-        return bitmap.to_pil().convert("RGB")
-    except pdfium.PdfiumError as err:
-        raise PdfError(path, f"cannot render page {page_index + 1}: {err}") from None
-    finally:
-        doc.close()
+    with PDFIUM_LOCK:
+        doc = open_pdf(path)
+        try:
+            _check_index(path, doc, page_index)
+            page = doc[page_index]
+            width, height = pixel_size(path, page, page_index, spec)
+            if spec.page_box == "media":
+                page.set_cropbox(*page.get_mediabox())  # in memory only: pdfium draws the crop box
+            bitmap = pdfium.PdfBitmap.new_native(width, height, format=pdfium_c.FPDFBitmap_BGR, rev_byteorder=True)
+            bitmap.fill_rect((255, 255, 255, 255), 0, 0, width, height)
+            pdfium_c.FPDF_RenderPageBitmap(bitmap, page, 0, 0, width, height, 0, pdfium_c.FPDF_ANNOT)
+            return bitmap.to_pil().convert("RGB")
+        except pdfium.PdfiumError as err:
+            raise PdfError(path, f"cannot render page {page_index + 1}: {err}") from None
+        finally:
+            doc.close()
 
 
 def pixel_size(path: str | Path, page: pdfium.PdfPage, page_index: int, spec: RenderSpec) -> tuple[int, int]:
@@ -175,10 +175,14 @@ def _poppler_real(value: float) -> float:
     return -result if negative else result
 
 
-def render_page_png(path: str | Path, page_index: int = 0, spec: RenderSpec | None = None) -> bytes:
+def render_page_png(
+    path: str | Path, page_index: int = 0, spec: RenderSpec | None = None
+) -> tuple[bytes, tuple[int, int]]:
+    """Render one page (as `render_page`) to PNG bytes; returns the bytes and the image's (width, height)."""
+    image = render_page(path, page_index, spec)
     buffer = io.BytesIO()
-    render_page(path, page_index, spec).save(buffer, format="PNG")
-    return buffer.getvalue()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue(), image.size
 
 
 def _check_index(path: str | Path, doc: pdfium.PdfDocument, page_index: int) -> None:

@@ -16,14 +16,6 @@ _NO_ANCHORING_YAML = (
     "Return your output as markdown, with a front matter section on top specifying values for the primary_language, is_rotation_valid, rotation_correction, is_table, and is_diagram parameters."
 )
 
-_FINETUNING_ANCHORED = (
-    "Below is the image of one page of a document, as well as some raw textual content that was previously extracted for it. Just return the plain text representation of this document as if you were reading it naturally.\n"
-    "Do not hallucinate.\n"
-    "RAW_TEXT_START\n"
-    "{base_text}\n"
-    "RAW_TEXT_END"
-)
-
 _SILVER_V1 = (
     "Below is the image of one page of a PDF document, as well as some raw textual content that was previously extracted for it that includes position information for each image and block of text (The origin [0x0] of the coordinates is in the lower left corner of the image). Just return the plain text representation of this document as if you were reading it naturally.\n"
     "Turn equations into a LaTeX representation, and tables into markdown format. Remove the headers and footers, but keep references and footnotes.\n"
@@ -34,30 +26,6 @@ _SILVER_V1 = (
     "RAW_TEXT_START\n"
     "{base_text}\n"
     "RAW_TEXT_END"
-)
-
-_SILVER_V2 = (
-    "Below is the image of one page of a PDF document, as well as some raw textual content that was previously extracted for it that includes position information for each image and block of text (The origin [0x0] of the coordinates is in the lower left corner of the image). Just return the plain text representation of this document as if you were reading it naturally.\n"
-    "Turn equations into a LaTeX representation, make sure to use \\( and \\) as a delimiter for inline math, and \\[ and \\] for block math.\n"
-    "Convert tables into HTML format. Remove the headers and footers, but keep references and footnotes.\n"
-    "Read any natural handwriting.\n"
-    "If there are any figures or charts, label them with the following markdown syntax ![Alt text describing the contents of the figure](page_startx_starty_width_height.png)This is likely one page out of several in the document, so be sure to preserve any sentences that come from the previous page, or continue onto the next page, exactly as they are.\n"
-    "If there is no text at all that you think you should read, you can output null.\n"
-    "Do not hallucinate.\n"
-    "RAW_TEXT_START\n"
-    "{base_text}\n"
-    "RAW_TEXT_END"
-)
-
-_SILVER_V2_SIMPLE = (
-    "Attached is the image of one page of a PDF document.Just return the plain text representation of this document as if you were reading it naturally.\n"
-    "Turn equations and math symbols into a LaTeX representation, make sure to use \\( and \\) as a delimiter for inline math, and \\[ and \\] for block math. Always prefer LaTeX syntax instead of using unicode math symbols.\n"
-    "Convert tables into HTML format. Remove the headers and footers, but keep references and footnotes.\n"
-    "Read any natural handwriting.\n"
-    "If there are any figures or charts, label them with the following markdown syntax ![Alt text describing the contents of the figure](page_startx_starty_width_height.png)This is likely one page out of several in the document, so be sure to preserve any sentences that come from the previous page, or continue onto the next page, exactly as they are.\n"
-    "If there is no text at all that you think you should read, you can output null.\n"
-    "Do not hallucinate.\n"
-    "Page width: {page_width}, Page height: {page_height}"
 )
 
 _SILVER_V3_SIMPLE = (
@@ -83,21 +51,9 @@ def build_no_anchoring_yaml_prompt() -> str:
     return _NO_ANCHORING_YAML
 
 
-def build_finetuning_prompt(base_text: str) -> str:
-    return _FINETUNING_ANCHORED.replace("{base_text}", base_text)
-
-
 def build_openai_silver_data_prompt(base_text: str) -> str:
     """The anchored silver-data prompt used by buildsilver."""
     return _SILVER_V1.replace("{base_text}", base_text)
-
-
-def build_openai_silver_data_prompt_v2(base_text: str) -> str:
-    return _SILVER_V2.replace("{base_text}", base_text)
-
-
-def build_openai_silver_data_prompt_v2_simple(page_width: int, page_height: int) -> str:
-    return _SILVER_V2_SIMPLE.replace("{page_width}", str(page_width)).replace("{page_height}", str(page_height))
 
 
 def build_openai_silver_data_prompt_v3_simple(page_width: int, page_height: int) -> str:

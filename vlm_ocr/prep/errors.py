@@ -1,20 +1,13 @@
-"""Bad input to a data tool: `InputError(what, fix)`, and the library errors that mean the same thing."""
+"""Checks of a data tool's input paths, raising the project's `InputError` (re-exported here for the tools)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from vlm_ocr.errors import UsageError
+from vlm_ocr.errors import InputError, as_input_error
 
-
-class InputError(UsageError):
-    """The project's UsageError, built from what is wrong and how to fix it: printed as one line `<what> — <fix>`."""
-
-    def __init__(self, what: str, fix: str) -> None:
-        super().__init__(f"{what} — {fix}")
-        self.what, self.fix = what, fix
+__all__ = ["InputError", "as_input_error", "require_dir", "require_file"]
 
 
 def require_dir(path: str | Path, option: str, fix: str = "pass an existing folder") -> Path:
@@ -32,41 +25,3 @@ def _require(path: Path, is_kind: Callable[[Path], bool], kind: str, other: str,
         state = f"is a {other}, not a {kind}" if path.exists() else "does not exist"
         raise InputError(f"{option} {path}: {state}", fix)
     return path
-
-
-def as_input_error(err: BaseException) -> UsageError | None:
-    """The UsageError a library error stands for (a refused connection, a missing bucket...), else None.
-
-    Only libraries already imported are consulted: an error cannot come from a library nobody loaded.
-    """
-    if isinstance(err, UsageError):
-        return err
-    openai = sys.modules.get("openai")
-    if openai is not None and isinstance(err, openai.APIConnectionError):
-        request = getattr(err, "request", None)
-        where = f"{request.url.scheme}://{request.url.netloc.decode()}" if request is not None else "its base URL"
-        return InputError(f"cannot reach the OpenAI API at {where}", "check OPENAI_BASE_URL and that the server is up")
-    if openai is not None and isinstance(err, openai.AuthenticationError):
-        return InputError("the OpenAI server refused OPENAI_API_KEY", "set OPENAI_API_KEY to a valid key")
-    botocore = sys.modules.get("botocore.exceptions")
-    if botocore is not None and isinstance(err, botocore.NoCredentialsError):
-        return InputError("no AWS credentials for s3://", "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile")
-    if botocore is not None and isinstance(err, botocore.EndpointConnectionError):
-        return InputError(f"cannot reach S3 at {err.kwargs.get('endpoint_url')}", "check AWS_ENDPOINT_URL")
-    if botocore is not None and isinstance(err, botocore.ClientError):
-        error = err.response.get("Error", {})
-        code, name = error.get("Code", ""), error.get("BucketName") or error.get("Key") or err.operation_name
-        if code in ("NoSuchBucket", "NoSuchKey", "404", "AccessDenied", "403"):
-            return InputError(f"s3: {code}: {name}", "check the s3:// path and its permissions")
-    hub = sys.modules.get("huggingface_hub.errors")
-    if hub is not None and isinstance(err, (hub.RepositoryNotFoundError, hub.HFValidationError)):
-        return InputError(f"not a dataset on the Hugging Face hub: {err}".splitlines()[0], _HUB_FIX)
-    if hub is not None and isinstance(err, hub.LocalEntryNotFoundError):
-        return InputError(
-            "cannot download from the Hugging Face hub (offline, or HF_HUB_OFFLINE=1)",
-            "go online (HF_ENDPOINT for a mirror) or pass a local copy of the dataset folder",
-        )
-    return None
-
-
-_HUB_FIX = "pass a hub id such as allenai/olmOCR-mix-1025 (HF_TOKEN for a private one) or an existing local folder"

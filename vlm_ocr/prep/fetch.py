@@ -1,4 +1,8 @@
-"""HTTP downloads with ONE retry policy (back-off on 429/5xx and connection errors) and a hard size cap."""
+"""HTTP downloads with ONE retry policy (back-off on 429/5xx and connection errors) and a hard size cap.
+
+Retries are tenacity's; the size cap, Retry-After and the temporary file renamed at the end are ours,
+because urllib3's `Retry` cannot take an injected sleep and neither library caps a streamed body.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 logger = logging.getLogger(__name__)
 
@@ -60,23 +65,37 @@ def download(
     """Stream `url` into `dest` (via a temporary file renamed at the end) and return its size in bytes."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    getter = session or requests
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            with getter.get(url, stream=True, timeout=policy.timeout_s) as response:
-                if response.status_code in RETRYABLE_STATUS:
-                    raise _Retry(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
-                if response.status_code >= 400:
-                    raise DownloadError(f"{url}: HTTP {response.status_code} (not retried)")
-                return _stream_to(response, dest, url, max_bytes)
-        except (_Retry, requests.RequestException) as err:
-            if attempt == policy.attempts:
-                raise DownloadError(f"{url}: failed after {attempt} tries: {err}") from None
-            wait = getattr(err, "retry_after", None)
-            delay = min(wait if wait is not None else policy.backoff_s * 2 ** (attempt - 1), policy.max_backoff_s)
-            logger.info("%s: try %d/%d failed (%s); retrying in %.1fs", url, attempt, policy.attempts, err, delay)
-            sleep(delay)
-    raise AssertionError("unreachable")
+    backoff = wait_exponential(multiplier=policy.backoff_s, max=policy.max_backoff_s)
+
+    def wait(state: RetryCallState) -> float:
+        retry_after = getattr(state.outcome.exception(), "retry_after", None)
+        return min(retry_after, policy.max_backoff_s) if retry_after is not None else backoff(state)
+
+    def log_retry(state: RetryCallState) -> None:
+        tries, err, delay = f"{state.attempt_number}/{policy.attempts}", state.outcome.exception(), state.upcoming_sleep
+        logger.info("%s: try %s failed (%s); retrying in %.1fs", url, tries, err, delay)
+
+    def give_up(state: RetryCallState) -> None:
+        raise DownloadError(f"{url}: failed after {state.attempt_number} tries: {state.outcome.exception()}") from None
+
+    retrying = Retrying(
+        sleep=sleep,
+        stop=stop_after_attempt(policy.attempts),
+        wait=wait,
+        retry=retry_if_exception_type((_Retry, requests.RequestException)),
+        before_sleep=log_retry,
+        retry_error_callback=give_up,
+    )
+    return retrying(_get_once, session or requests, url, dest, max_bytes, policy.timeout_s)
+
+
+def _get_once(getter, url: str, dest: Path, max_bytes: int | None, timeout_s: float) -> int:
+    with getter.get(url, stream=True, timeout=timeout_s) as response:
+        if response.status_code in RETRYABLE_STATUS:
+            raise _Retry(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
+        if response.status_code >= 400:
+            raise DownloadError(f"{url}: HTTP {response.status_code} (not retried)")
+        return _stream_to(response, dest, url, max_bytes)
 
 
 def _stream_to(response: requests.Response, dest: Path, url: str, max_bytes: int | None) -> int:

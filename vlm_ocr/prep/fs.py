@@ -2,6 +2,9 @@
 
 The S3 client is made on first use in each process (never at import); the endpoint comes from the
 standard `AWS_ENDPOINT_URL` variable, which is how tests point it at a local S3-compatible server.
+Not fsspec/s3fs: s3fs pins a botocore older than boto3's floor (1.43 < 1.44.5), and fsspec's http has
+no size cap; so S3 is boto3 (its own retries, managed downloads) and http is `fetch.download`. S3 globs
+use fsspec's `glob_translate`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+
+from fsspec.utils import glob_translate
 
 from vlm_ocr.pages.files import atomic_write_bytes
 
@@ -114,26 +119,13 @@ def glob_paths(pattern: str) -> list[str]:
     """Paths matching a glob (`**` allowed), sorted; for S3 the pattern is matched against every listed key."""
     if is_s3(pattern):
         bucket, key_pattern = split_s3(pattern)
-        literal = re.split(r"[*?]", key_pattern, maxsplit=1)[0]
-        compiled = _glob_regex(key_pattern)
+        # as in local glob, `**` inside a name is a plain `*` (glob_translate refuses it there)
+        key_pattern = re.sub(r"(?<=[^/])\*{2,}|\*{2,}(?=[^/])", "*", key_pattern)
+        literal = re.split(r"[*?[]", key_pattern, maxsplit=1)[0]
+        compiled = re.compile(glob_translate(key_pattern))
         keys = _iter_s3_keys(bucket, literal[: literal.rfind("/") + 1])
         return sorted(f"s3://{bucket}/{key}" for key in keys if compiled.match(key))
     return sorted(path for path in glob.glob(pattern, recursive=True) if os.path.isfile(path))
-
-
-def _glob_regex(pattern: str) -> re.Pattern:
-    """Glob -> regex with shell semantics: `*` and `?` stay within one folder, `**/` spans any number of them."""
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out, i = out + "(?:.*/)?", i + 3
-        elif pattern.startswith("**", i):
-            out, i = out + ".*", i + 2
-        elif pattern[i] in "*?":
-            out, i = out + ("[^/]*" if pattern[i] == "*" else "[^/]"), i + 1
-        else:
-            out, i = out + re.escape(pattern[i]), i + 1
-    return re.compile(out + r"\Z")
 
 
 def _iter_s3_keys(bucket: str, prefix: str) -> Iterator[str]:

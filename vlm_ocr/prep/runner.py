@@ -1,21 +1,27 @@
-"""map_items(): the one loop of every data tool (pool, progress, limit, resume, atomic writes, errors, _meta)."""
+"""map_items(): the one loop of every data tool (limit, resume, drops, errors, progress, _meta) over a worker pool.
+
+The pool is concurrent.futures' and the progress bar tqdm's; resume, drop/error records and `_meta.json`
+are the project's own output contract, which no pool or progress library writes.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, TypeVar
 
 from tqdm import tqdm
 
-from vlm_ocr.pages.files import atomic_write_bytes, atomic_write_text
+from vlm_ocr.prep.item_outputs import Link, Outputs, write_outputs
 from vlm_ocr.prep.meta import now_iso, write_meta
+from vlm_ocr.prep.ordered_pool import Drop, Invalid, ItemFailed, call_item, make_executor, run_in_order
+from vlm_ocr.prep.sinks import Collect, Sink
+
+__all__ = ["DEFAULT_RUN", "Collect", "Counts", "Drop", "Link", "Outputs", "RunArgs", "Sink", "map_items"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,55 +39,13 @@ class RunArgs:
     """Redo items whose outputs already exist instead of skipping them (resume is the default)."""
 
 
-@dataclass(frozen=True)
-class Link:
-    """An output that is a symlink to `target`; written relative, so a moved output tree keeps working."""
-
-    target: Path
-
-
-# Relative path under out_dir -> content. Written in order, each atomically: put the file that marks
-# the item as done (the `key`) last, so a kill in between leaves the item to be redone, never half-done.
-Outputs = dict[str, bytes | str | Link]
-
-
-class Drop(Exception):
-    """Raised by a per-item function to drop its item on purpose (counted by reason, not an error)."""
-
-
-class Sink(Protocol):
-    """Receives results in the main thread, in input order, for tools that write shared files (JSONL parts)."""
-
-    def start(self, resume: bool) -> set[str]:
-        """Prepare to write; with `resume`, return the keys of items already written."""
-        ...
-
-    def write(self, key: str, result: Any) -> None: ...
-
-    def close(self) -> None: ...
-
-
 DEFAULT_RUN = RunArgs()
-
-
-class Collect:
-    """A sink that keeps results in memory (small per-item records that a tool aggregates at the end)."""
-
-    def __init__(self) -> None:
-        self.results: list[Any] = []
-
-    def start(self, resume: bool) -> set[str]:
-        return set()
-
-    def write(self, key: str, result: Any) -> None:
-        self.results.append(result)
-
-    def close(self) -> None:
-        pass
 
 
 @dataclass
 class Counts:
+    """What a run did with its items; `dropped_reasons` counts drops by reason."""
+
     processed: int = 0
     skipped: int = 0
     dropped: int = 0
@@ -186,10 +150,10 @@ def map_items(
             for item_key, item in todo:
                 if reached():
                     break
-                handle(item_key, lambda item=item: _call(fn, item))
+                handle(item_key, lambda item=item: call_item(fn, item))
         else:
-            with _executor(pool, run.workers) as executor:
-                _run_pool(executor, fn, todo, run.workers * 2, handle, reached)
+            with make_executor(pool, run.workers) as executor:
+                run_in_order(executor, fn, todo, run.workers * 2, handle, reached)
         if sink is not None:
             sink.close()
     finally:
@@ -208,90 +172,10 @@ def _pending(items, key, limit, is_done, counts: Counts, bar) -> Iterator[tuple[
         try:
             item_key = key(item)
         except Exception as err:  # noqa: BLE001 - a bad item (e.g. an unsafe id) fails alone
-            yield f"item #{index}", _Invalid(err)
+            yield f"item #{index}", Invalid(err)
             continue
         if is_done(item_key, item):
             counts.skipped += 1
             bar.update(1)
             continue
         yield item_key, item
-
-
-@dataclass(frozen=True)
-class _Invalid:
-    error: Exception
-
-
-class ItemFailed(Exception):
-    """A per-item failure as `Type: message`: picklable whatever the original exception's signature."""
-
-
-def _call(fn: Callable[[T], Any], item: T) -> Any:
-    if isinstance(item, _Invalid):
-        raise item.error
-    try:
-        return fn(item)
-    except Drop:
-        raise
-    except Exception as err:  # noqa: BLE001 - re-raised in a form that crosses process boundaries
-        raise ItemFailed(f"{type(err).__name__}: {err}") from None
-
-
-def _submit(executor: Executor, fn, item) -> Future:
-    if isinstance(item, _Invalid):
-        future: Future = Future()
-        future.set_exception(item.error)
-        return future
-    return executor.submit(_call, fn, item)
-
-
-def _run_pool(executor: Executor, fn, todo, window: int, handle, reached) -> None:
-    """Submit at most `window` items ahead and consume results in input order (bounded memory)."""
-    pending: deque[tuple[str, Future]] = deque()
-    try:
-        for item_key, item in todo:
-            if reached():
-                break
-            pending.append((item_key, _submit(executor, fn, item)))
-            if len(pending) >= window:
-                done_key, future = pending.popleft()
-                handle(done_key, future.result)
-        while pending:
-            done_key, future = pending.popleft()
-            if reached():
-                future.cancel()
-                continue
-            handle(done_key, future.result)
-    except BaseException:  # Ctrl-C or a sink error: do not wait for work that will be thrown away
-        for _, future in pending:
-            future.cancel()
-        raise
-
-
-def _executor(pool: str, workers: int) -> Executor:
-    return ProcessPoolExecutor(max_workers=workers) if pool == "process" else ThreadPoolExecutor(max_workers=workers)
-
-
-def write_outputs(out_dir: Path, outputs: Outputs) -> None:
-    """Write each output atomically, in order; paths must stay inside `out_dir`."""
-    root = out_dir.resolve()
-    for rel, content in outputs.items():
-        path = (out_dir / rel).resolve()
-        if root not in path.parents:
-            raise ValueError(f"output path {rel!r} escapes {out_dir}")
-        if isinstance(content, Link):
-            atomic_symlink(Path(content.target), out_dir / rel)
-        elif isinstance(content, str):
-            atomic_write_text(out_dir / rel, content)
-        else:
-            atomic_write_bytes(out_dir / rel, content)
-
-
-def atomic_symlink(target: Path, link: Path) -> None:
-    """Point `link` at `target` with a relative symlink, replacing any existing file atomically."""
-    link.parent.mkdir(parents=True, exist_ok=True)
-    relative = os.path.relpath(Path(target).resolve(), link.parent.resolve())
-    tmp = link.parent / f".{link.name}.{os.getpid()}.link.tmp"
-    tmp.unlink(missing_ok=True)
-    os.symlink(relative, tmp)
-    os.replace(tmp, link)

@@ -1,37 +1,20 @@
-"""Page-level PDF building for the data tools: one page out of a PDF, an image as a one-page PDF, thread-safe rendering.
+"""Page-level PDF building for the data tools: one page out of a PDF, an image as a one-page PDF.
 
-pdfium is not thread-safe, so every pdfium call made from a thread pool goes through PDFIUM_LOCK.
+pdfium is not thread-safe, so every pdfium call here goes through `vlm_ocr.pages.pdf.PDFIUM_LOCK`.
 """
 
 from __future__ import annotations
 
 import io
-import threading
 from pathlib import Path
 
 import pypdfium2 as pdfium
 from PIL import Image
 
-from vlm_ocr.pages.pdf import PdfError, RenderSpec, open_pdf, page_count, render_page
+from vlm_ocr.pages.pdf import PDFIUM_LOCK, POINTS_PER_INCH, PdfError, open_pdf
 
-PDFIUM_LOCK = threading.RLock()
-POINTS_PER_INCH = 72.0
 DEFAULT_IMAGE_DPI = 150.0
 JPEG_TARGET_BYTES = int(1.5 * 1024 * 1024)
-
-
-def render_png(path: str | Path, page_index: int, spec: RenderSpec) -> tuple[bytes, tuple[int, int]]:
-    """Render a page to PNG bytes; returns the bytes and the image (width, height)."""
-    with PDFIUM_LOCK:
-        image = render_page(path, page_index, spec)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue(), image.size
-
-
-def count_pages(path: str | Path) -> int:
-    with PDFIUM_LOCK:
-        return page_count(path)
 
 
 def extract_page(path: str | Path, page_index: int) -> bytes:

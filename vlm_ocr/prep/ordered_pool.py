@@ -1,0 +1,88 @@
+"""The data tools' worker pool: items called in threads or processes, a bounded window ahead, results in input order.
+
+The executors are concurrent.futures'; the window is ours because `Executor.map` submits every item at
+once (unbounded memory on a streamed input, no early stop) until Python 3.14's `buffersize`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+
+class Drop(Exception):
+    """Raised by a per-item function to drop its item on purpose (counted by reason, not an error)."""
+
+
+class ItemFailed(Exception):
+    """A per-item failure as `Type: message`: picklable whatever the original exception's signature."""
+
+
+@dataclass(frozen=True)
+class Invalid:
+    """An item whose key could not be made: it fails alone, with this error, without reaching the function."""
+
+    error: Exception
+
+
+def call_item(fn: Callable[[T], Any], item: T) -> Any:
+    """`fn(item)`, with any failure but `Drop` re-raised as `ItemFailed` (so it crosses process boundaries)."""
+    if isinstance(item, Invalid):
+        raise item.error
+    try:
+        return fn(item)
+    except Drop:
+        raise
+    except Exception as err:  # noqa: BLE001 - re-raised in a form that crosses process boundaries
+        raise ItemFailed(f"{type(err).__name__}: {err}") from None
+
+
+def make_executor(pool: Literal["thread", "process"], workers: int) -> Executor:
+    return ProcessPoolExecutor(max_workers=workers) if pool == "process" else ThreadPoolExecutor(max_workers=workers)
+
+
+def run_in_order(
+    executor: Executor,
+    fn: Callable[[T], Any],
+    todo: Iterable[tuple[str, T]],
+    window: int,
+    handle: Callable[[str, Callable[[], Any]], None],
+    reached: Callable[[], bool],
+) -> None:
+    """Submit at most `window` items ahead; hand each `(key, future.result)` to `handle` in input order.
+
+    Stops submitting, and cancels what is queued, once `reached()`; on any exception (Ctrl-C, a sink
+    error) cancels what is queued rather than wait for work that will be thrown away.
+    """
+    pending: deque[tuple[str, Future]] = deque()
+    try:
+        for item_key, item in todo:
+            if reached():
+                break
+            pending.append((item_key, _submit(executor, fn, item)))
+            if len(pending) >= window:
+                done_key, future = pending.popleft()
+                handle(done_key, future.result)
+        while pending:
+            done_key, future = pending.popleft()
+            if reached():
+                future.cancel()
+                continue
+            handle(done_key, future.result)
+    except BaseException:
+        for _, future in pending:
+            future.cancel()
+        raise
+
+
+def _submit(executor: Executor, fn, item) -> Future:
+    if isinstance(item, Invalid):
+        future: Future = Future()
+        future.set_exception(item.error)
+        return future
+    return executor.submit(call_item, fn, item)

@@ -1,0 +1,225 @@
+"""One way to declare a command-line verb: a typed function whose docstring is its --help, run by `run_verb`."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import logging
+import os
+import sys
+import typing
+import warnings
+from argparse import ArgumentError
+from collections.abc import Callable
+from typing import Any
+
+from vlm_ocr.errors import UsageError, as_input_error
+
+LOG_LEVEL_ENV = "VLM_OCR_LOG_LEVEL"
+BAD_INPUT_EXIT = 2
+PASSED_ON = "experiment_args"
+"""A verb with a parameter of this name receives there every argument that is not one of its own options."""
+NO_VALUE_FLAGS = frozenset({"-h", "--help", "--print_config"})
+
+
+def run_verb(
+    verb: Callable[..., Any],
+    args: list[str] | None = None,
+    *,
+    prog: str | None = None,
+    bad_input: tuple[type[BaseException], ...] = (),
+) -> Any:
+    """Parse `args` (default: sys.argv[1:]) against `verb`'s signature and docstring, call it, return its result.
+
+    Positional parameters are positional on the command line (a list one takes every bare word), keyword-only ones
+    are flags, spelled with `_` or `-`; a bool flag may be given bare. A verb with a parameter `experiment_args`
+    gets there, in order, every argument that is not one of its options (for the experiment's LightningCLI).
+    Bad input (the project's UsageError, a library error that means one, or one of `bad_input`) ends with one line
+    `<verb>: error: <message>` on stderr and exit status 2; any other exception is a bug and keeps its traceback.
+    """
+    prog = prog or _default_prog(verb)
+    configure_logging()
+    argv = sys.argv[1:] if args is None else args
+    return guarded(prog.rsplit(" ", 1)[-1], lambda: _parse_and_call(verb, argv, prog), bad_input)
+
+
+def guarded(name: str, call: Callable[[], Any], bad_input: tuple[type[BaseException], ...] = ()) -> Any:
+    """`call()`; bad input (see `run_verb`) becomes one line `<name>: error: <message>` and BAD_INPUT_EXIT."""
+    try:
+        return call()
+    except Exception as err:
+        usage = as_input_error(err) or (err if isinstance(err, bad_input) else None)
+        if usage is None:
+            raise
+        print(f"{name}: error: {usage}", file=sys.stderr)
+        return BAD_INPUT_EXIT
+
+
+def tool_entry_point(main: Callable[..., Any]) -> Callable[[list[str] | None], None]:
+    """The console-script function of a verb: run `main` from the command line and exit with its status."""
+
+    def cli(args: list[str] | None = None) -> None:
+        raise SystemExit(run_verb(main, args))
+
+    cli.__doc__ = f"Command line of {main.__module__}."
+    return cli
+
+
+def _default_prog(verb: Callable[..., Any]) -> str:
+    """`python -m data_tools renderpdf` for data_tools.renderpdf.main, also run as `python -m data_tools.renderpdf`."""
+    module = sys.modules.get(verb.__module__)
+    spec = getattr(module, "__spec__", None)
+    package, _, name = (spec.name if spec is not None else verb.__module__).rpartition(".")
+    return f"python -m {package} {name}"
+
+
+def _parse_and_call(verb: Callable[..., Any], args: list[str], prog: str) -> Any:
+    # jsonargparse builds the parser from the signature and docstring (types checked, --help, --config files);
+    # the spellings the spec and the original tools use, and the passing on of arguments, are ours.
+    from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
+
+    set_parsing_settings(docstring_parse_attribute_docstrings=True)
+    passes_on = PASSED_ON in inspect.signature(verb).parameters
+    argv = normalize_flags(args, bool_flags(verb))
+    own, rest = split_own_args(argv, verb) if passes_on else (argv, [])
+    parser = ArgumentParser(prog=prog, description=_description(verb, passes_on), exit_on_error=False)
+    if not passes_on:  # a verb that passes arguments on leaves --config X.yaml to the experiment
+        parser.add_argument("--config", action=ActionConfigFile, help="Path to a configuration file.")
+    parser.add_function_arguments(
+        verb, as_group=False, as_positional=True, fail_untyped=True, sub_configs=True, skip={PASSED_ON}
+    )
+    try:
+        parsed = parser.parse_args(gather_list_positional(own, verb))
+    except ArgumentError as err:  # jsonargparse's message spans lines; the runner's is one
+        raise UsageError(f"{' '.join(str(err).split())} (see {prog} --help)") from None
+    init = parser.instantiate(parsed)
+    kwargs = {key: value for key, value in vars(init).items() if key not in ("config", "__default_config__")}
+    return verb(**kwargs, **({PASSED_ON: rest} if passes_on else {}))
+
+
+def _description(verb: Callable[..., Any], passes_on: bool) -> str:
+    summary = (inspect.getdoc(verb) or "").split("\n\n")[0]
+    if passes_on:
+        summary += "\nOther arguments (--config X.yaml, overrides) go to the experiment's LightningCLI."
+    return summary
+
+
+def normalize_flags(args: list[str], bool_flags: frozenset[str] = frozenset()) -> list[str]:
+    """Accept the spec's hyphenated flags (`--max-examples`) as the parameter names (`--max_examples`), and a
+    boolean flag given bare (`--no_filter`, as in the original tools) as `--no_filter true`."""
+    normalized = []
+    for index, arg in enumerate(args):
+        if arg.startswith("--") and len(arg) > 2:
+            name, sep, value = arg[2:].partition("=")
+            arg = "--" + name.replace("-", "_") + sep + value
+            following = args[index + 1].lower() if index + 1 < len(args) else None
+            if not sep and arg[2:] in bool_flags and following not in ("true", "false"):
+                normalized += [arg, "true"]
+                continue
+        normalized.append(arg)
+    return normalized
+
+
+def bool_flags(verb: Callable[..., Any]) -> frozenset[str]:
+    """Names of the boolean options of `verb`, nested dataclass fields included (`run.overwrite`)."""
+    names = set()
+    for name, hint in typing.get_type_hints(verb).items():
+        if hint is bool:
+            names.add(name)
+        elif dataclasses.is_dataclass(hint):
+            names |= {f"{name}.{field}" for field, sub in typing.get_type_hints(hint).items() if sub is bool}
+    return frozenset(names)
+
+
+def split_own_args(args: list[str], verb: Callable[..., Any]) -> tuple[list[str], list[str]]:
+    """(the verb's options with their values, every other argument) of normalized `args`, each in order.
+
+    An option is the verb's when its name (before any `.`) is a parameter of the verb; it takes the next argument
+    as its value unless given as `--name=value` (normalize_flags gave bare bools their `true`).
+    """
+    names = set(inspect.signature(verb).parameters) - {PASSED_ON}
+    own, rest = [], []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        name = arg[2:].partition("=")[0].split(".")[0] if arg.startswith("--") else None
+        if arg in ("-h", "--help") or name in names:
+            takes_value = arg not in NO_VALUE_FLAGS and "=" not in arg and index + 1 < len(args)
+            own += args[index : index + 1 + takes_value]
+            index += 1 + takes_value
+        else:
+            rest.append(arg)
+            index += 1
+    return own, rest
+
+
+def gather_list_positional(args: list[str], verb: Callable[..., Any]) -> list[str]:
+    """Put the bare words of `args` (the ones no flag takes as its value) into one JSON list when the verb's
+    positional parameter is a list (`export A.ckpt B.ckpt --out D`); other `args` come back unchanged."""
+    positional = [
+        p
+        for p in inspect.signature(verb).parameters.values()
+        if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty
+    ]
+    hints = typing.get_type_hints(verb)
+    if len(positional) != 1 or typing.get_origin(hints.get(positional[0].name)) is not list:
+        return args
+    flags, words = [], []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        takes_value = arg.startswith("-") and arg not in NO_VALUE_FLAGS and "=" not in arg and index + 1 < len(args)
+        (flags if arg.startswith("-") else words).extend(args[index : index + 1 + takes_value])
+        index += 1 + takes_value
+    return [json.dumps(words), *flags] if words else args
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A StreamHandler on the sys.stderr of the moment, not the one of its creation (tests and notebooks call
+    main() several times and replace sys.stderr in between)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def configure_logging() -> None:
+    """Send the project's logs to stderr at $VLM_OCR_LOG_LEVEL (INFO by default); called only from entry points.
+    Other libraries (Lightning, transformers) keep their own handlers and levels."""
+    level = os.environ.get(LOG_LEVEL_ENV, "INFO").upper()
+    for package in ("vlm_ocr", "data_tools"):
+        logger = logging.getLogger(package)
+        if not logger.handlers:
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
+    # transformers' per-call bars ("Loading weights", "Writing model shards") interleave with the training bar;
+    # HF_HUB_DISABLE_PROGRESS_BARS=0 brings them back.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # pypdf (which reads each page's MediaBox numbers for the render size) warns about every repaired xref entry
+    # of a damaged file, once per render; the page still renders, and a real failure raises.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    # Known, harmless messages, filtered on purpose; everything else stays visible.
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*", module="lightning")
+    warnings.filterwarnings("ignore", message=".*`max_pixels` and `min_pixels`.*")
+    # Lightning's pytree helper calls an API torch deprecated; nothing a user can act on.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", module="lightning")
+    # VlmOcrModule.training_step returns None on purpose when a pipeline step dropped every page of the batch
+    # (counted in train/dropped_samples).
+    warnings.filterwarnings("ignore", message=r".*`training_step` returned `None`.*", module="lightning")
+    # At every start: an advertisement for a hosted logger, and a note that ParameterSummary replaces the default.
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _quiet_defaults not in rank_zero.filters:
+        rank_zero.addFilter(_quiet_defaults)
+
+
+def _quiet_defaults(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return "litlogger" not in message and "Skipping setting a default `ModelSummary`" not in message
