@@ -29,7 +29,7 @@ def test_lora_checkpoint_exports_merged_with_the_unmerged_logits(lora_checkpoint
     assert all(".lora_" in k or ".merger.mlp.2." in k for k in read_checkpoint(checkpoint).state)  # adapter only
     unmerged = VlmOcrModule.load_from_checkpoint(checkpoint, map_location="cpu", weights_only=False).model
     out = tmp_path / "merged"
-    result = export_model([str(checkpoint)], out, dtype="float32", parity=FAST_PARITY)
+    result = export_model([str(checkpoint)], out=out, dtype="float32", parity=FAST_PARITY)
 
     assert result.parity.passed and result.parity.exact and result.parity.max_abs_diff == 0.0
     assert {p.name for p in out.iterdir()} == HF_FILES
@@ -58,5 +58,5 @@ def test_peft_adapter_folder_exports_merged(tiny_vlm_dir, tmp_path, logits_of):
             param.data.normal_(0, 0.2)
     model.save_pretrained(tmp_path / "adapter")
     out = tmp_path / "merged"
-    export_model([str(tmp_path / "adapter")], out, dtype="float32", parity=FAST_PARITY)
+    export_model([str(tmp_path / "adapter")], out=out, dtype="float32", parity=FAST_PARITY)
     assert torch.allclose(logits_of(load_model(str(out), "float32", "sdpa")), logits_of(model), atol=1e-5, rtol=0)

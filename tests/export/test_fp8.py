@@ -18,7 +18,7 @@ def quantization_config(out):
 
 def test_fp8_w8a8_export_reloads_within_the_bound(full_checkpoints, tmp_path, logits_of):
     out = tmp_path / "fp8"
-    report = export_model([str(full_checkpoints[1])], out, quantize="fp8", parity=FAST_PARITY).parity
+    report = export_model([str(full_checkpoints[1])], out=out, quantize="fp8", parity=FAST_PARITY).parity
     assert report.passed and not report.exact and 0 < report.max_abs_diff <= 0.1 * report.max_abs_logit
     assert report.top1_agreement > 0.9
 
@@ -67,7 +67,7 @@ def test_fp8_of_a_hf_folder_calibrated_on_pdf_pages_has_static_activation_scales
     out = tmp_path / "fp8-static"
     pdfs = [str(sample_data_dir / "eval" / "document"), str(sample_data_dir / "eval" / "table")]
     report = export_model(
-        [str(tiny_vlm_dir)], out, quantize="fp8", calibration_pdfs=pdfs, calibration_pages=2, parity=FAST_PARITY
+        [str(tiny_vlm_dir)], out=out, quantize="fp8", calibration_pdfs=pdfs, calibration_pages=2, parity=FAST_PARITY
     ).parity
     assert report.passed and report.max_abs_diff <= 0.1 * report.max_abs_logit
     inputs = quantization_config(out)["config_groups"]["group_0"]["input_activations"]

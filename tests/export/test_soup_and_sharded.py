@@ -17,7 +17,7 @@ def test_soup_of_two_checkpoints_is_their_parameter_average(full_checkpoints, tm
     first, second = (read_checkpoint(c).state for c in full_checkpoints)
     assert not torch.equal(first["lm_head.weight"], second["lm_head.weight"])  # two different points of a run
     out = tmp_path / "soup"
-    result = export_model([str(c) for c in full_checkpoints], out, dtype="float32", parity=FAST_PARITY)
+    result = export_model([str(c) for c in full_checkpoints], out=out, dtype="float32", parity=FAST_PARITY)
     assert result.parity.passed and result.parity.max_abs_diff == 0.0
     souped = load_model(str(out), "float32", "sdpa").state_dict()
     assert souped.keys() == first.keys()
@@ -28,7 +28,7 @@ def test_soup_of_two_checkpoints_is_their_parameter_average(full_checkpoints, tm
 
 def test_soup_of_lora_runs_averages_the_merged_weights(lora_checkpoints, full_checkpoints, tmp_path):
     out = tmp_path / "soup"
-    export_model([str(lora_checkpoints[1]), str(full_checkpoints[1])], out, dtype="float32", parity=FAST_PARITY)
+    export_model([str(lora_checkpoints[1]), str(full_checkpoints[1])], out=out, dtype="float32", parity=FAST_PARITY)
     lora = build_model(read_checkpoint(lora_checkpoints[1]), None, "float32").state_dict()  # merged in memory
     full = read_checkpoint(full_checkpoints[1]).state
     souped = load_model(str(out), "float32").state_dict()

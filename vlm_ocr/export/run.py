@@ -45,6 +45,7 @@ class ExportResult:
 
 def export_model(
     checkpoints: list[str],
+    *,
     out: Path,
     base: str | None = None,
     dtype: DTypeName = "bfloat16",
@@ -57,7 +58,9 @@ def export_model(
     vllm_check: bool = False,
     max_shard_size: str = "5GB",
 ) -> ExportResult:
-    """Write a Hugging Face folder (config, safetensors shards, processor, chat template, generation config).
+    """Export checkpoints (Lightning .ckpt, sharded checkpoint folder, peft adapter or HF folder) as a Hugging Face
+    folder (config, safetensors shards, processor, chat template, generation config): LoRA merged, several
+    checkpoints averaged (soup), optionally FP8, kept only if the parity check against the source passes.
 
     Args:
         checkpoints: Lightning .ckpt files, sharded checkpoint folders, peft adapter folders or HF folders;

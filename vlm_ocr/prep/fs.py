@@ -1,14 +1,14 @@
-"""One file-system layer for the data tools: local paths, `s3://bucket/key` (boto3) and read-only http(s) files.
+"""One file-system layer for the data tools: local paths, `s3://bucket/key` (fsspec/s3fs) and read-only http(s) files.
 
-The S3 client is made on first use in each process (never at import); the endpoint comes from the
-standard `AWS_ENDPOINT_URL` variable, which is how tests point it at a local S3-compatible server.
-Not fsspec/s3fs: s3fs pins a botocore older than boto3's floor (1.43 < 1.44.5), and fsspec's http has
-no size cap; so S3 is boto3 (its own retries, managed downloads) and http is `fetch.download`. S3 globs
-use fsspec's `glob_translate`.
+Ours, not fsspec's: atomic local writes, local listing and globbing (fsspec's local find reports a symlinked folder
+as a file and its glob does not skip hidden names), and http through `fetch.download`, whose size cap fsspec's
+http lacks. The S3 filesystem is made on first use in each process (never at import: s3fs is not fork-safe); its
+endpoint comes from the standard `AWS_ENDPOINT_URL` variable, which is how tests point it at a local server.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import os
@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from fsspec.utils import glob_translate
+import fsspec
 
 from vlm_ocr.pages.files import atomic_write_bytes
 
@@ -67,27 +67,40 @@ def relative_to(path: str, root: str) -> str:
 
 
 @functools.cache
-def _s3_client(pid: int):
-    import boto3  # imported lazily: only tools that touch s3:// need it
+def _s3_filesystem(pid: int) -> fsspec.AbstractFileSystem:
+    # one per process, outside fsspec's instance cache; no listings cache, so a tool lists what it (or its
+    # worker processes) just wrote
+    return fsspec.filesystem("s3", skip_instance_cache=True, use_listings_cache=False)
 
-    return boto3.client("s3")
+
+def _filesystem(path: str | Path) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The filesystem that holds `path` and the path as that filesystem spells it."""
+    if is_http(path):
+        raise ValueError(f"{path}: use fetch.download for http(s) files (size cap and retries)")
+    if is_s3(path):
+        bucket, key = split_s3(str(path))
+        return _s3_filesystem(os.getpid()), f"{bucket}/{key}"
+    return fsspec.filesystem("file"), str(path)
 
 
-def s3_client():
-    """The process's S3 client (one per process: boto3 clients are thread-safe but not fork-safe)."""
-    return _s3_client(os.getpid())
+@contextlib.contextmanager
+def _botocore_errors() -> Iterator[None]:
+    """Raise the botocore error s3fs wrapped in an OSError: it names the bucket or key for `errors.as_input_error`."""
+    try:
+        yield
+    except OSError as err:
+        cause = err.__cause__
+        if type(cause).__module__.startswith("botocore") and isinstance(cause, Exception):
+            raise cause from None
+        raise
 
 
 def exists(path: str | Path) -> bool:
-    if is_s3(path):
-        bucket, key = split_s3(str(path))
-        response = s3_client().list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
-        return any(
-            obj["Key"] == key or obj["Key"].startswith(key.rstrip("/") + "/") for obj in response.get("Contents", [])
-        )
     if is_http(path):
         return True
-    return Path(path).exists()
+    fs, fs_path = _filesystem(path)
+    with _botocore_errors():
+        return fs.exists(fs_path)
 
 
 def list_files(root: str | Path, suffix: str = "", recursive: bool = True) -> list[str]:
@@ -96,63 +109,48 @@ def list_files(root: str | Path, suffix: str = "", recursive: bool = True) -> li
     if is_http(root):
         return [root]
     if is_s3(root):
-        bucket, prefix = split_s3(root)
-        prefix = prefix.rstrip("/") + "/" if prefix else ""
-        keys = [key for key in _iter_s3_keys(bucket, prefix) if key.endswith(suffix)]
-        if not recursive:
-            keys = [key for key in keys if "/" not in key[len(prefix) :]]
-        return sorted(f"s3://{bucket}/{key}" for key in keys)
-    base = Path(root)
-    if base.is_file():
-        return [str(base)] if base.name.endswith(suffix) else []
-    if not base.is_dir():
-        raise FileNotFoundError(f"{root}: no such file or folder")
-    found = base.rglob(f"*{suffix}") if recursive else base.glob(f"*{suffix}")
+        fs, prefix = _filesystem(root)
+        prefix = prefix.rstrip("/")
+        with _botocore_errors():
+            found = fs.find(prefix, maxdepth=None if recursive else 1, withdirs=False)
+        if found == [prefix]:  # the root is itself an object
+            return [root] if root.endswith(suffix) else []
+        rels = (name[len(prefix) + 1 :] for name in found)
+    else:
+        base = Path(root)
+        if base.is_file():
+            return [root] if base.name.endswith(suffix) else []
+        if not base.is_dir():
+            raise FileNotFoundError(f"{root}: no such file or folder")
+        found_paths = base.rglob(f"*{suffix}") if recursive else base.glob(f"*{suffix}")
+        rels = (path.relative_to(base).as_posix() for path in found_paths if path.is_file())
     return sorted(
-        str(path)
-        for path in found
-        if path.is_file() and not any(p.startswith(".") for p in path.relative_to(base).parts)
+        join(root, rel) for rel in rels if rel.endswith(suffix) and not any(p.startswith(".") for p in rel.split("/"))
     )
 
 
 def glob_paths(pattern: str) -> list[str]:
-    """Paths matching a glob (`**` allowed), sorted; for S3 the pattern is matched against every listed key."""
+    """Paths matching a glob (`**` allowed), sorted."""
     if is_s3(pattern):
-        bucket, key_pattern = split_s3(pattern)
-        # as in local glob, `**` inside a name is a plain `*` (glob_translate refuses it there)
-        key_pattern = re.sub(r"(?<=[^/])\*{2,}|\*{2,}(?=[^/])", "*", key_pattern)
-        literal = re.split(r"[*?[]", key_pattern, maxsplit=1)[0]
-        compiled = re.compile(glob_translate(key_pattern))
-        keys = _iter_s3_keys(bucket, literal[: literal.rfind("/") + 1])
-        return sorted(f"s3://{bucket}/{key}" for key in keys if compiled.match(key))
+        fs, fs_pattern = _filesystem(pattern)
+        # as in local glob, `**` inside a name is a plain `*` (fsspec refuses it there)
+        fs_pattern = re.sub(r"(?<=[^/])\*{2,}|\*{2,}(?=[^/])", "*", fs_pattern)
+        with _botocore_errors():
+            found = fs.glob(fs_pattern, detail=True)
+        return sorted(f"s3://{name}" for name, info in found.items() if info["type"] == "file")
     return sorted(path for path in glob.glob(pattern, recursive=True) if os.path.isfile(path))
 
 
-def _iter_s3_keys(bucket: str, prefix: str) -> Iterator[str]:
-    paginator = s3_client().get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            yield obj["Key"]
-
-
 def read_bytes(path: str | Path) -> bytes:
-    if is_s3(path):
-        bucket, key = split_s3(str(path))
-        return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
-    if is_http(path):
-        raise ValueError(f"{path}: use fetch.download for http(s) files (size cap and retries)")
-    return Path(path).read_bytes()
+    fs, fs_path = _filesystem(path)
+    with _botocore_errors():
+        return fs.cat_file(fs_path)
 
 
 def iter_lines(path: str | Path) -> Iterator[str]:
-    """Text lines of a local or S3 file, streamed (S3 bodies are read in chunks, not whole)."""
-    if is_s3(path):
-        bucket, key = split_s3(str(path))
-        body = s3_client().get_object(Bucket=bucket, Key=key)["Body"]
-        for raw in body.iter_lines(keepends=False):
-            yield raw.decode("utf-8")
-        return
-    with open(path, encoding="utf-8") as handle:
+    """Text lines of a local or S3 file, streamed (S3 files are read in blocks, not whole)."""
+    fs, fs_path = _filesystem(path)
+    with _botocore_errors(), fs.open(fs_path, "rt", encoding="utf-8") as handle:
         for line in handle:
             yield line.rstrip("\n")
 
@@ -160,8 +158,9 @@ def iter_lines(path: str | Path) -> Iterator[str]:
 def write_bytes(path: str | Path, data: bytes) -> None:
     """Write a whole file: atomically on local disk, one PUT on S3 (S3 objects appear whole or not at all)."""
     if is_s3(path):
-        bucket, key = split_s3(str(path))
-        s3_client().put_object(Bucket=bucket, Key=key, Body=data)
+        fs, fs_path = _filesystem(path)
+        with _botocore_errors():
+            fs.pipe_file(fs_path, data)
     else:
         atomic_write_bytes(path, data)
 
@@ -189,14 +188,22 @@ def local_copy(path: str | Path, cache_dir: str | Path, *, max_bytes: int | None
             return dest
         dest.parent.mkdir(parents=True, exist_ok=True)
         if is_s3(path):
-            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-            s3_client().download_file(bucket, key, str(tmp))
-            if max_bytes is not None and tmp.stat().st_size > max_bytes:
-                tmp.unlink()
-                raise ValueError(f"{path}: larger than the {max_bytes}-byte limit")
-            os.replace(tmp, dest)
+            _download_s3(str(path), dest, max_bytes)
         else:
             from vlm_ocr.prep.fetch import download
 
             download(str(path), dest, max_bytes=max_bytes)
     return dest
+
+
+def _download_s3(uri: str, dest: Path, max_bytes: int | None) -> None:
+    fs, fs_path = _filesystem(uri)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        with _botocore_errors():
+            fs.get_file(fs_path, str(tmp))
+        if max_bytes is not None and tmp.stat().st_size > max_bytes:
+            raise ValueError(f"{uri}: larger than the {max_bytes}-byte limit")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
