@@ -126,8 +126,14 @@ def _moto_server():
 
 
 @pytest.fixture
-def s3_bucket(_moto_server, monkeypatch):
-    """A fresh bucket on the local S3-compatible server; the fs layer reaches it through AWS_ENDPOINT_URL."""
+def s3_client(_moto_server, monkeypatch):
+    """A boto3 client of the local S3-compatible server (objects made apart from the fs layer under test).
+
+    The fs layer reaches the same server through AWS_ENDPOINT_URL; its per-process filesystem is dropped before
+    and after, so it is made with this test's environment.
+    """
+    import boto3
+
     from vlm_ocr.prep import fs
 
     for key, value in {
@@ -137,9 +143,14 @@ def s3_bucket(_moto_server, monkeypatch):
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(key, value)
-    fs._s3_client.cache_clear()
-    client = fs.s3_client()
-    bucket = f"bucket-{len(client.list_buckets()['Buckets'])}"
-    client.create_bucket(Bucket=bucket)
+    fs._s3_filesystem.cache_clear()
+    yield boto3.client("s3")
+    fs._s3_filesystem.cache_clear()
+
+
+@pytest.fixture
+def s3_bucket(s3_client):
+    """A fresh bucket on the local S3-compatible server."""
+    bucket = f"bucket-{len(s3_client.list_buckets()['Buckets'])}"
+    s3_client.create_bucket(Bucket=bucket)
     yield bucket
-    fs._s3_client.cache_clear()

@@ -139,13 +139,10 @@ def test_workspace_pages_to_pairs(tmp_path, source_pdf):
         prepare_workspace.main(str(tmp_path / "nope"), out)
 
 
-def test_workspace_on_s3(tmp_path, source_pdf, s3_bucket):
-    from vlm_ocr.prep import fs
-
-    client = fs.s3_client()
-    client.put_object(Bucket=s3_bucket, Key="pdfs/src.pdf", Body=source_pdf.read_bytes())
+def test_workspace_on_s3(tmp_path, source_pdf, s3_bucket, s3_client):
+    s3_client.put_object(Bucket=s3_bucket, Key="pdfs/src.pdf", Body=source_pdf.read_bytes())
     doc = _doc("s3doc0001", f"s3://{s3_bucket}/pdfs/src.pdf", [(2, "From S3\n"), (3, "Third\n")])
-    client.put_object(Bucket=s3_bucket, Key="ws/results/output_a.jsonl", Body=(json.dumps(doc) + "\n").encode())
+    s3_client.put_object(Bucket=s3_bucket, Key="ws/results/output_a.jsonl", Body=(json.dumps(doc) + "\n").encode())
     out = tmp_path / "out"
     assert prepare_workspace.main(f"s3://{s3_bucket}/ws", out) == 0
     assert read_page_markdown(out / "s3do" / "s3doc0001_page2.md").natural_text == "From S3"

@@ -196,10 +196,9 @@ def test_local_listing_is_sorted_and_skips_hidden(tmp_path):
         fs.relative_to("/elsewhere/x.pdf", str(tmp_path))
 
 
-def test_s3_listing_glob_read_and_cached_copy(s3_bucket, tmp_path):
-    client = fs.s3_client()
+def test_s3_listing_glob_read_and_cached_copy(s3_client, s3_bucket, tmp_path):
     for key in ("docs/b.pdf", "docs/a.pdf", "docs/sub/c.pdf", "docs/notes.txt", "other/d.pdf"):
-        client.put_object(Bucket=s3_bucket, Key=key, Body=key.encode() + b"\nline2\n")
+        s3_client.put_object(Bucket=s3_bucket, Key=key, Body=key.encode() + b"\nline2\n")
     root = f"s3://{s3_bucket}/docs"
     assert fs.list_files(root, ".pdf") == [f"{root}/a.pdf", f"{root}/b.pdf", f"{root}/sub/c.pdf"]
     assert fs.list_files(root, ".pdf", recursive=False) == [f"{root}/a.pdf", f"{root}/b.pdf"]
@@ -215,6 +214,49 @@ def test_s3_listing_glob_read_and_cached_copy(s3_bucket, tmp_path):
     assert local == tmp_path / s3_bucket / "docs/sub/c.pdf" and local.read_bytes().startswith(b"docs/sub/c.pdf")
     fs.write_bytes(f"{root}/new.bin", b"123")
     assert fs.read_bytes(f"{root}/new.bin") == b"123"
+    assert fs.list_files(f"{root}/a.pdf") == [f"{root}/a.pdf"]  # an object is its own listing, as a local file
+
+
+def test_s3_listing_sees_writes_made_after_it(s3_client, s3_bucket):
+    root = f"s3://{s3_bucket}/out"
+    fs.write_bytes(f"{root}/1.json", b"{}")
+    assert fs.list_files(root, ".json") == [f"{root}/1.json"]
+    s3_client.put_object(Bucket=s3_bucket, Key="out/2.json", Body=b"{}")  # e.g. by a worker process
+    s3_client.put_object(Bucket=s3_bucket, Key="out/.cache/4.json", Body=b"{}")  # hidden: skipped, as locally
+    fs.write_bytes(f"{root}/sub/3.json", b"{}")
+    assert fs.list_files(root, ".json") == [f"{root}/1.json", f"{root}/2.json", f"{root}/sub/3.json"]
+    assert fs.glob_paths(f"{root}/*.json") == [f"{root}/1.json", f"{root}/2.json"]
+    assert fs.exists(f"{root}/2.json")
+
+
+def test_s3_errors_name_the_bucket_or_key_and_leave_no_partial_copy(s3_client, s3_bucket, tmp_path):
+    from botocore.exceptions import ClientError
+
+    from vlm_ocr.errors import as_input_error
+
+    with pytest.raises(ClientError) as missing_bucket:
+        fs.list_files("s3://no-such-bucket/pdfs")
+    assert str(as_input_error(missing_bucket.value)).startswith("s3: NoSuchBucket: no-such-bucket")
+    with pytest.raises(ClientError) as missing_key:
+        fs.local_copy(f"s3://{s3_bucket}/nope.pdf", tmp_path)
+    assert str(as_input_error(missing_key.value)).startswith("s3: NoSuchKey: nope.pdf")
+    s3_client.put_object(Bucket=s3_bucket, Key="big.pdf", Body=b"x" * 100)
+    with pytest.raises(ValueError, match="larger than the 10-byte limit"):
+        fs.local_copy(f"s3://{s3_bucket}/big.pdf", tmp_path, max_bytes=10)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert fs.local_copy(f"s3://{s3_bucket}/big.pdf", tmp_path).read_bytes() == b"x" * 100
+
+
+def test_s3_filesystem_is_made_anew_in_a_forked_process(s3_bucket):
+    import multiprocessing
+
+    root = f"s3://{s3_bucket}/forked"
+    fs.write_bytes(f"{root}/parent.txt", b"p")  # the parent's filesystem exists before the fork
+    with multiprocessing.get_context("fork").Pool(2) as pool:
+        pool.starmap(fs.write_bytes, [(f"{root}/child{i}.txt", b"c") for i in range(4)])
+        listed = pool.apply(fs.list_files, (root,))
+    names = ("child0", "child1", "child2", "child3", "parent")
+    assert listed == fs.list_files(root) == [f"{root}/{name}.txt" for name in names]
 
 
 def test_http_local_copy_goes_through_fetch(file_server, tmp_path):

@@ -1,9 +1,7 @@
 """One file-system layer for the data tools: local paths, `s3://bucket/key` (fsspec/s3fs) and read-only http(s) files.
 
-Ours, not fsspec's: atomic local writes, local listing and globbing (fsspec's local find reports a symlinked folder
-as a file and its glob does not skip hidden names), and http through `fetch.download`, whose size cap fsspec's
-http lacks. The S3 filesystem is made on first use in each process (never at import: s3fs is not fork-safe); its
-endpoint comes from the standard `AWS_ENDPOINT_URL` variable, which is how tests point it at a local server.
+Ours where fsspec falls short: atomic local writes, http's size cap (`fetch.download`), local listing and globbing.
+The S3 filesystem is made on first use in each process (s3fs is not fork-safe); its endpoint is `AWS_ENDPOINT_URL`.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ import functools
 import glob
 import os
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,9 +88,9 @@ def _botocore_errors() -> Iterator[None]:
     try:
         yield
     except OSError as err:
-        cause = err.__cause__
-        if type(cause).__module__.startswith("botocore") and isinstance(cause, Exception):
-            raise cause from None
+        botocore = sys.modules.get("botocore.exceptions")  # s3fs loads it; not loaded: not its error
+        if botocore is not None and isinstance(err.__cause__, botocore.ClientError):
+            raise err.__cause__ from None
         raise
 
 
@@ -116,10 +115,10 @@ def list_files(root: str | Path, suffix: str = "", recursive: bool = True) -> li
         if found == [prefix]:  # the root is itself an object
             return [root] if root.endswith(suffix) else []
         rels = (name[len(prefix) + 1 :] for name in found)
-    else:
+    else:  # pathlib, not fsspec's local find: that one lists a symlinked folder as a file and returns absolute paths
         base = Path(root)
         if base.is_file():
-            return [root] if base.name.endswith(suffix) else []
+            return [str(base)] if base.name.endswith(suffix) else []
         if not base.is_dir():
             raise FileNotFoundError(f"{root}: no such file or folder")
         found_paths = base.rglob(f"*{suffix}") if recursive else base.glob(f"*{suffix}")
@@ -138,6 +137,7 @@ def glob_paths(pattern: str) -> list[str]:
         with _botocore_errors():
             found = fs.glob(fs_pattern, detail=True)
         return sorted(f"s3://{name}" for name, info in found.items() if info["type"] == "file")
+    # the glob module, not fsspec's local glob: only it leaves hidden names out of its wildcards
     return sorted(path for path in glob.glob(pattern, recursive=True) if os.path.isfile(path))
 
 
