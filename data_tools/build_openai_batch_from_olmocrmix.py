@@ -6,11 +6,12 @@ import logging
 from functools import partial
 from pathlib import Path
 
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.pdf import RenderSpec, page_count, render_page_png
 from vlm_ocr.pages.prompts import build_openai_silver_data_prompt_v3_simple, openai_response_format_schema
 from vlm_ocr.prep.batch_io import RolloverWriter, chat_request_line, format_custom_id, image_message
-from vlm_ocr.prep.errors import InputError, require_dir
 from vlm_ocr.prep.fs import list_files
+from vlm_ocr.prep.input_paths import require_dir
 from vlm_ocr.prep.runner import DEFAULT_RUN, Drop, RunArgs, map_items
 from vlm_ocr.verbs import tool_entry_point
 

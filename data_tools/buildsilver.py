@@ -10,12 +10,13 @@ from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.pdf import PdfError, RenderSpec, page_count, render_page_png
 from vlm_ocr.pages.prompts import build_openai_silver_data_prompt, openai_response_format_schema
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.anchor import anchor_text
 from vlm_ocr.prep.batch_io import RolloverWriter, chat_request_line, format_custom_id, image_message
-from vlm_ocr.prep.errors import InputError, require_file
+from vlm_ocr.prep.input_paths import require_file
 from vlm_ocr.prep.pdf_filter import filter_reason
 from vlm_ocr.prep.runner import DEFAULT_RUN, Drop, RunArgs, map_items
 from vlm_ocr.verbs import tool_entry_point

@@ -10,11 +10,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.front_matter import format_page_markdown
 from vlm_ocr.pages.pairs import ScannedPair
 from vlm_ocr.pages.pdf import RenderSpec, page_count, render_page_png
 from vlm_ocr.prep.cleanup import RESPONSE_FORMAT, cleanup_messages, page_from_cleanup
-from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.openai_client import make_client
 from vlm_ocr.prep.pair_inputs import scan_input_pairs
 from vlm_ocr.prep.runner import Drop, Link, RunArgs, map_items

@@ -8,10 +8,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from vlm_ocr.errors import InputError, as_input_error
 from vlm_ocr.pages.files import atomic_write_text
 from vlm_ocr.pages.front_matter import format_page_markdown
 from vlm_ocr.prep.archive import extract_tar
-from vlm_ocr.prep.errors import InputError, as_input_error
 from vlm_ocr.prep.olmocrmix import (
     MIX_0225,
     MIX_0225_PARQUETS,

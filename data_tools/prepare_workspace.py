@@ -12,9 +12,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.front_matter import PageResponse, format_page_markdown
 from vlm_ocr.prep import fs
-from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.runner import DEFAULT_RUN, Drop, RunArgs, map_items
 from vlm_ocr.prep.single_pages import extract_page
 from vlm_ocr.verbs import tool_entry_point

@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.front_matter import format_page_markdown
 from vlm_ocr.prep import fs
 from vlm_ocr.prep.batch_io import BatchResult, PageRef, iter_lines, parse_custom_id, parse_result_line
-from vlm_ocr.prep.errors import InputError, require_dir
+from vlm_ocr.prep.input_paths import require_dir
 from vlm_ocr.prep.runner import RunArgs, map_items
 from vlm_ocr.prep.single_pages import extract_page
 from vlm_ocr.verbs import tool_entry_point

@@ -12,9 +12,9 @@ from functools import partial
 from pathlib import Path
 from typing import Literal
 
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.pdf import PdfError, RenderSpec, page_count, render_page
 from vlm_ocr.prep import fs
-from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.runner import DEFAULT_RUN, RunArgs, map_items
 from vlm_ocr.verbs import tool_entry_point
 

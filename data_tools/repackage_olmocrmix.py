@@ -9,10 +9,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.files import atomic_write_text
 from vlm_ocr.pages.front_matter import FRONT_MATTER_KEYS, parse_page_markdown, split_front_matter
 from vlm_ocr.pages.pairs import ScannedPair
-from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.olmocrmix import (
     TarChunk,
     dataset_tag,

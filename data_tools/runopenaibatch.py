@@ -11,8 +11,9 @@ from typing import Any
 
 from tqdm import tqdm
 
+from vlm_ocr.errors import InputError
 from vlm_ocr.prep.batch_jobs import FINISHED, STORAGE_LIMIT_BYTES, Lifecycle, load_state, save_state, step, storage_used
-from vlm_ocr.prep.errors import InputError, require_dir
+from vlm_ocr.prep.input_paths import require_dir
 from vlm_ocr.prep.meta import now_iso, write_meta
 from vlm_ocr.prep.openai_client import make_client
 from vlm_ocr.verbs import tool_entry_point

@@ -8,9 +8,9 @@ import pytest
 from pdf_fixtures import SECRET_KEY, letter, make_pdf
 
 from data_tools import clean_olmocrmix, prepare_workspace
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.front_matter import read_page_markdown
 from vlm_ocr.pages.pairs import scan_pairs
-from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.runner import RunArgs
 
 

@@ -10,7 +10,7 @@ import pytest
 from pdf_fixtures import letter, make_pdf
 
 from data_tools import prepare_olmocrmix, repackage_olmocrmix
-from vlm_ocr.prep.errors import InputError
+from vlm_ocr.errors import InputError
 from vlm_ocr.prep.olmocrmix import MIX_0225, PARQUET_SCHEMA, TAR_TAIL, gzip_bound, tar_entry_bytes, write_parquet
 from vlm_ocr.prep.runner import RunArgs
 

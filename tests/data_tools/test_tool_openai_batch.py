@@ -16,12 +16,12 @@ from PIL import Image
 from data_tools import build_openai_batch_from_olmocrmix as build
 from data_tools import process_openai_batch_results as process
 from data_tools import runopenaibatch
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.front_matter import read_page_markdown
 from vlm_ocr.pages.pdf import RenderSpec, media_box_as_poppler_reads_it, poppler_pixel_size
 from vlm_ocr.pages.prompts import build_openai_silver_data_prompt_v3_simple, openai_response_format_schema
 from vlm_ocr.prep import batch_io
 from vlm_ocr.prep.batch_jobs import STATE_NAME
-from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.runner import RunArgs
 
 REPO = Path(__file__).resolve().parents[2]

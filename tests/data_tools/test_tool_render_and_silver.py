@@ -8,8 +8,8 @@ from pdf_fixtures import letter, make_pdf
 from PIL import Image
 
 from data_tools import buildsilver, process_openai_batch_results, renderpdf, runopenaibatch
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.prompts import build_openai_silver_data_prompt, extract_raw_text
-from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.runner import RunArgs
 
 

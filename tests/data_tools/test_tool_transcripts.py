@@ -10,8 +10,8 @@ from PIL import Image
 
 from data_tools import prepare_loc_transcripts as loc
 from data_tools import prepare_national_archive_transcripts as nara
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.front_matter import read_page_markdown
-from vlm_ocr.prep.errors import InputError
 from vlm_ocr.prep.fetch import RetryPolicy
 from vlm_ocr.prep.runner import RunArgs
 

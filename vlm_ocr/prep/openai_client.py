@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from vlm_ocr.prep.errors import InputError
+from vlm_ocr.errors import InputError
 
 
 def make_client(max_retries: int = 2, timeout_s: float = 600.0) -> Any:

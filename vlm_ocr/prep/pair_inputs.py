@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vlm_ocr.errors import InputError
 from vlm_ocr.pages.pairs import ScannedPair, scan_pairs
-from vlm_ocr.prep.errors import InputError, require_dir
 from vlm_ocr.prep.fs import list_files
+from vlm_ocr.prep.input_paths import require_dir
 
 NO_MARKDOWN = "no Markdown beside the PDF"
 

@@ -1,13 +1,11 @@
-"""Checks of a data tool's input paths, raising the project's `InputError` (re-exported here for the tools)."""
+"""Checks of a data tool's input paths: the path, or an `InputError` naming the option, the path and the fix."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from vlm_ocr.errors import InputError, as_input_error
-
-__all__ = ["InputError", "as_input_error", "require_dir", "require_file"]
+from vlm_ocr.errors import InputError
 
 
 def require_dir(path: str | Path, option: str, fix: str = "pass an existing folder") -> Path:
