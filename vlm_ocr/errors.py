@@ -24,6 +24,12 @@ def as_input_error(err: BaseException) -> UsageError | None:
     """
     if isinstance(err, UsageError):
         return err
+    return service_error(err) or _path_error(err)
+
+
+def service_error(err: BaseException) -> UsageError | None:
+    """The UsageError of an error that no item of a run can escape (a server that cannot be reached, credentials it
+    refuses), else None; a data tool stops at the first one instead of failing every item alike."""
     openai = sys.modules.get("openai")
     if openai is not None and isinstance(err, openai.APIConnectionError):
         request = getattr(err, "request", None)
@@ -36,6 +42,12 @@ def as_input_error(err: BaseException) -> UsageError | None:
         return InputError("no AWS credentials for s3://", "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a profile")
     if botocore is not None and isinstance(err, botocore.EndpointConnectionError):
         return InputError(f"cannot reach S3 at {err.kwargs.get('endpoint_url')}", "check AWS_ENDPOINT_URL")
+    return None
+
+
+def _path_error(err: BaseException) -> UsageError | None:
+    """The UsageError of a library error about one path or id (a missing bucket or key, an unknown dataset)."""
+    botocore = sys.modules.get("botocore.exceptions")
     if botocore is not None and isinstance(err, botocore.ClientError):
         error = err.response.get("Error", {})
         code, name = error.get("Code", ""), error.get("BucketName") or error.get("Key") or err.operation_name

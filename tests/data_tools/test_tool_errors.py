@@ -128,6 +128,22 @@ def test_runopenaibatch_refused_connection_is_one_line(tmp_path):
     assert (folder / "output_0.jsonl").read_text() == '{"custom_id": "a.pdf#page=1"}\n'
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_clean_olmocrmix_stops_at_a_refused_connection_with_one_line(tmp_path, pair_tree, workers):
+    """A server nobody can reach fails the run at the first pair, not every pair into errors.jsonl."""
+    with socket.socket() as sock:  # a port nobody listens on once this socket is closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = tmp_path / "cleaned"
+    env = {"OPENAI_API_KEY": "sk-unused", "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1"}
+    result = data_tool("clean_olmocrmix", str(pair_tree), str(out), "--run.workers", workers, env=env)
+    assert_bad_input(result, "clean_olmocrmix", f"127.0.0.1:{port}", "OPENAI_BASE_URL")
+    written = sorted(p.name for p in out.rglob("*") if p.is_file()) if out.exists() else []
+    assert not [name for name in written if name.endswith(".md")], written
+    errors = out / "errors.jsonl"
+    assert not errors.exists() or errors.read_text() == "", errors.read_text()
+
+
 def test_buildsilver_names_what_its_filter_drops_and_takes_a_bare_no_filter(tmp_path):
     pdfs = tmp_path / "pdfs"
     pdfs.mkdir()

@@ -12,6 +12,8 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
+from vlm_ocr.errors import UsageError, service_error
+
 T = TypeVar("T")
 
 
@@ -31,7 +33,8 @@ class Invalid:
 
 
 def call_item(fn: Callable[[T], Any], item: T) -> Any:
-    """`fn(item)`, with any failure but `Drop` re-raised as `ItemFailed` (so it crosses process boundaries)."""
+    """`fn(item)`, with any failure but `Drop` re-raised as `ItemFailed` (so it crosses process boundaries), or as a
+    `UsageError` that stops the run when no item could succeed (vlm_ocr.errors.service_error)."""
     if isinstance(item, Invalid):
         raise item.error
     try:
@@ -39,6 +42,9 @@ def call_item(fn: Callable[[T], Any], item: T) -> Any:
     except Drop:
         raise
     except Exception as err:  # noqa: BLE001 - re-raised in a form that crosses process boundaries
+        service = service_error(err)
+        if service is not None:  # the server or the credentials, not this item: every item would fail alike
+            raise UsageError(str(service)) from None
         raise ItemFailed(f"{type(err).__name__}: {err}") from None
 
 

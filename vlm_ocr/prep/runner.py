@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from tqdm import tqdm
 
+from vlm_ocr.errors import UsageError
 from vlm_ocr.prep.item_outputs import Link, Outputs, write_outputs
 from vlm_ocr.prep.meta import now_iso, write_meta
 from vlm_ocr.prep.ordered_pool import Drop, Invalid, ItemFailed, call_item, make_executor, run_in_order
@@ -136,6 +137,8 @@ def map_items(
             counts.processed += 1
         except Drop as reason:
             drop(item_key, str(reason))
+        except UsageError:
+            raise  # an unreachable server or refused credentials: the run stops with one line
         except Exception as err:  # noqa: BLE001 - every failure is recorded, none is swallowed silently
             counts.failed += 1
             message = str(err) if isinstance(err, ItemFailed) else f"{type(err).__name__}: {err}"
