@@ -94,27 +94,14 @@ def test_make_tiny_model_and_sample_data(tmp_path):
 
 
 def test_fit_exports_a_folder_that_reloads_with_identical_logits(cli_env, tmp_path, sample_data_dir):
+    from tiny_setup import exporting_fit_args
+
     from vlm_ocr.experiment_cli import build_cli
     from vlm_ocr.model.generate import model_inputs
     from vlm_ocr.model.loading import load_model
 
     export = tmp_path / "export"
-    cli = build_cli(
-        [
-            "fit",
-            "--config",
-            TINY,
-            *cli_env,
-            "--trainer.max_steps",
-            "2",
-            "--data.num_workers",
-            "0",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.callbacks",
-            json.dumps([{"class_path": "vlm_ocr.callbacks.ExportHuggingFace", "init_args": {"dirname": str(export)}}]),
-        ]
-    )
+    cli = build_cli(["fit", *exporting_fit_args(cli_env, export)])
     trained = cli.model.model.eval()
     reloaded = load_model(str(export), "float32", "sdpa").eval()
     datamodule = cli.datamodule

@@ -2,6 +2,8 @@
 CPU trainer."""
 
 import functools
+import json
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -17,6 +19,8 @@ from vlm_ocr.data import (
     TextRuleFilter,
 )
 from vlm_ocr.model.module import VlmOcrModule
+
+TINY_CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml"
 
 
 def datamodule(tiny_vlm_dir, sample_data_dir, train="train/document", **kwargs):
@@ -64,3 +68,22 @@ def trainer(tmp_path, **kwargs):
         limit_val_batches=0,
     )
     return L.Trainer(**{**options, **kwargs})
+
+
+def exporting_fit_args(cli_env, export, *extra) -> list[str]:
+    """CLI arguments of a 2-step tiny.yaml fit whose only callback exports the model to `export`."""
+    callback = {"class_path": "vlm_ocr.callbacks.ExportHuggingFace", "init_args": {"dirname": str(export)}}
+    return [
+        "--config",
+        str(TINY_CONFIG),
+        *cli_env,
+        "--trainer.max_steps",
+        "2",
+        "--data.num_workers",
+        "0",
+        "--trainer.enable_progress_bar",
+        "false",
+        "--trainer.callbacks",
+        json.dumps([callback]),
+        *extra,
+    ]

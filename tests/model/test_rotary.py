@@ -1,43 +1,19 @@
 """Rotary frequencies stay float32 through bf16-true training, casts and export: the angles of pretraining."""
 
-import json
-from pathlib import Path
-
 import torch
 from rotary_state import FLOAT32_AND_FRESH, FrequencyRecorder, frequencies_state
+from tiny_setup import exporting_fit_args
 
 from vlm_ocr.experiment_cli import build_cli
 from vlm_ocr.model.generate import model_inputs
 from vlm_ocr.model.loading import load_model
 from vlm_ocr.model.rotary import rotary_modules
 
-TINY = str(Path(__file__).resolve().parents[2] / "experiments" / "tiny.yaml")
-
 
 def test_bf16_true_fit_trains_with_float32_frequencies_and_matches_its_export(cli_env, tmp_path):
     export = tmp_path / "export"
-    cli = build_cli(
-        [
-            "--config",
-            TINY,
-            *cli_env,
-            "--trainer.precision",
-            "bf16-true",
-            "--model.dtype",
-            "bfloat16",
-            "--trainer.max_steps",
-            "2",
-            "--trainer.limit_val_batches",
-            "0",
-            "--data.num_workers",
-            "0",
-            "--trainer.enable_progress_bar",
-            "false",
-            "--trainer.callbacks",
-            json.dumps([{"class_path": "vlm_ocr.callbacks.ExportHuggingFace", "init_args": {"dirname": str(export)}}]),
-        ],
-        run=False,
-    )
+    precision = ["--trainer.precision", "bf16-true", "--model.dtype", "bfloat16", "--trainer.limit_val_batches", "0"]
+    cli = build_cli(exporting_fit_args(cli_env, export, *precision), run=False)
     recorder = FrequencyRecorder()
     cli.trainer.callbacks.append(recorder)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
