@@ -214,6 +214,7 @@ def test_lora_overlay_changes_only_the_adapter_run_keys(cli_env):
     assert [name for name, _ in callback_names(lora)] == [
         "ModelCheckpoint",
         "StepLearningRateMonitor",
+        "Telemetry",
         "StepProgressBar",
         "ParameterSummary",
         "ValidateBeforeFit",
