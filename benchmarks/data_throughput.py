@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from vlm_ocr.data.dataset import PageDataset
-from vlm_ocr.data.demo_pairs import generate_sample_data
 from vlm_ocr.data.index import build_index
 from vlm_ocr.data.processor import QwenInputs
 from vlm_ocr.data.transforms import (
@@ -29,6 +28,7 @@ from vlm_ocr.data.transforms import (
     TextRuleFilter,
 )
 from vlm_ocr.model.architecture import build_processor
+from vlm_ocr.prep.demo_pairs import generate_sample_data
 
 
 def pages_per_second(records, render: RenderPage, inputs: QwenInputs) -> float:

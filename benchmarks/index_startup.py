@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from vlm_ocr.data.answer_tokens import AnswerTokens
-from vlm_ocr.data.demo_pairs import generate_sample_data
 from vlm_ocr.data.index import build_index
 from vlm_ocr.model.architecture import qwen_tokenizer_dir
+from vlm_ocr.prep.demo_pairs import generate_sample_data
 
 
 def make_tree(root: Path, pairs: int) -> None:

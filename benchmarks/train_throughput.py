@@ -24,7 +24,6 @@ import torch
 
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.dataset import PageDataset
-from vlm_ocr.data.demo_pairs import generate_sample_data
 from vlm_ocr.data.index import build_index
 from vlm_ocr.data.packing import PackCollator, greedy_packs
 from vlm_ocr.data.processor import IGNORE_INDEX, QwenInputs
@@ -36,6 +35,7 @@ from vlm_ocr.model.loading import load_model, resolve_attn_implementation
 from vlm_ocr.model.loss import answer_token_loss_terms
 from vlm_ocr.model.packing import packed_position_ids
 from vlm_ocr.model.parameters import set_trainable
+from vlm_ocr.prep.demo_pairs import generate_sample_data
 
 
 @dataclass

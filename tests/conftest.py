@@ -54,7 +54,7 @@ def processor(tiny_vlm_dir):
 @pytest.fixture(scope="session")
 def sample_data_dir(tmp_path_factory) -> Path:
     """Generated pairs: OUT/train and OUT/eval with every kind of page (2 train + 1 eval per kind)."""
-    from vlm_ocr.data.demo_pairs import generate_sample_data
+    from vlm_ocr.prep.demo_pairs import generate_sample_data
 
     return generate_sample_data(tmp_path_factory.mktemp("sample") / "data", train_per_kind=2, eval_per_kind=1)
 

@@ -127,10 +127,12 @@ def test_no_module_over_the_line_limit():
     assert not long, f"over {MAX_LINES} lines: {long}"
 
 
-def test_data_tools_start_without_the_training_stack():
-    """The data tools stand on the ground floor and prep/: importing every one of them loads no torch/Lightning."""
+def test_data_tools_and_light_verbs_start_without_the_training_stack():
+    """The data tools stand on the ground floor and prep/, and so do the verbs that need no model (make-sample-data,
+    bench scoring): importing them, and the command line's entry, loads no torch/Lightning/transformers."""
     code = (
-        "import sys, data_tools.__main__ as m; m.tool_mains(); "
+        "import sys, data_tools.__main__ as m; m.tool_mains(); import vlm_ocr.cli as cli; "
+        "[cli.verb(name) for name in ('make-sample-data', 'bench')]; "
         "heavy = sorted({'torch', 'lightning', 'transformers'} & set(sys.modules)); print(heavy); sys.exit(bool(heavy))"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

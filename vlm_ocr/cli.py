@@ -27,15 +27,10 @@ def verb(name: str) -> Callable[..., Any]:
     return getattr(import_module(f"vlm_ocr.commands.{module}"), module)
 
 
-def bad_input_errors() -> tuple[type[BaseException], ...]:
-    """Errors that mean bad input besides UsageError (a missing path, a corrupt checkpoint, an export that fails
-    its parity check and so writes nothing): one line, no traceback. Everything else is a bug and keeps its
-    traceback."""
-    from vlm_ocr.checkpointing.verified_files import CorruptCheckpoint
-    from vlm_ocr.export.checkpoints import CheckpointError
-    from vlm_ocr.export.run import ParityError
-
-    return (CheckpointError, ParityError, CorruptCheckpoint, FileNotFoundError, FileExistsError, NotADirectoryError)
+BAD_INPUT_ERRORS = (FileNotFoundError, FileExistsError, NotADirectoryError)
+"""Errors that mean bad input besides UsageError (whose kinds include a corrupt checkpoint, one export cannot read,
+and an export that fails its parity check and so writes nothing): one line, no traceback. Everything else is a bug
+and keeps its traceback."""
 
 
 def main(args: list[str] | None = None) -> int:
@@ -44,12 +39,12 @@ def main(args: list[str] | None = None) -> int:
     configure_logging()
     argv = list(sys.argv[1:] if args is None else args)
     if argv and argv[0] in VERBS:
-        return run_verb(verb(argv[0]), argv[1:], prog=f"python -m vlm_ocr {argv[0]}", bad_input=bad_input_errors())
+        return run_verb(verb(argv[0]), argv[1:], prog=f"python -m vlm_ocr {argv[0]}", bad_input=BAD_INPUT_ERRORS)
     if argv and argv[0] in ("-h", "--help"):
         print("project verbs: " + ", ".join(sorted(VERBS)) + " (each has --help)\n")
     command = argv[0] if argv and not argv[0].startswith("-") else "vlm_ocr"
     # None: LightningCLI reads sys.argv itself
-    return guarded(command, lambda: _experiment_status(build_cli(None if args is None else argv)), bad_input_errors())
+    return guarded(command, lambda: _experiment_status(build_cli(None if args is None else argv)), BAD_INPUT_ERRORS)
 
 
 def _experiment_status(cli: Any) -> int:

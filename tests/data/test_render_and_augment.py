@@ -8,10 +8,11 @@ import pytest
 from lightning.fabric.utilities.data import _set_sampler_epoch
 from PIL import Image
 
-from vlm_ocr.data.augment import RotationAugmentation, turn_counter_clockwise
+from vlm_ocr.data.augment import RotationAugmentation
 from vlm_ocr.experiment_cli import build_cli
 from vlm_ocr.pages.front_matter import PageResponse, parse_page_markdown
 from vlm_ocr.pages.pdf import PdfError, RenderSpec, render_page
+from vlm_ocr.pages.rotation import turn_counter_clockwise
 
 
 def test_render_honours_rotation(shared_fixtures):

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from vlm_ocr.errors import UsageError
+
 logger = logging.getLogger(__name__)
 
 RECORD_SUFFIX = ".sum.json"  # beside a checkpoint file: size, CRC32 and step
@@ -23,7 +25,7 @@ MANIFEST = "vlm_ocr_manifest.json"  # inside a sharded checkpoint folder: the sa
 TEMP_MARK = ".tmp-"
 
 
-class CorruptCheckpoint(RuntimeError):
+class CorruptCheckpoint(UsageError, RuntimeError):
     """A checkpoint that is truncated, altered or was never finished."""
 
 

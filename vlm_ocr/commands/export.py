@@ -9,7 +9,7 @@ from vlm_ocr.export.run import export_model
 
 @functools.wraps(export_model)  # the command line is export_model's signature and docstring
 def export(*args, **kwargs) -> int:
-    result = export_model(*args, **kwargs)  # its errors are bad input: vlm_ocr.cli.bad_input_errors
+    result = export_model(*args, **kwargs)  # its errors are UsageErrors: one line, exit 2
     report = result.parity
     generation = "identical" if report.exact else f"equal over the decisive steps {report.decisive_steps}"
     print(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vlm_ocr.data.demo_pairs import generate_sample_data
+from vlm_ocr.prep.demo_pairs import generate_sample_data
 
 
 def make_sample_data(out: Path, train_per_kind: int = 3, eval_per_kind: int = 1, seed: int = 0) -> int:

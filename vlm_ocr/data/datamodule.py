@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import BatchSampler, ConcatDataset, DataLoader, Dataset
 
 from vlm_ocr.data.answer_tokens import AnswerTokens
-from vlm_ocr.data.augment import same_pages_every_epoch, turn_counter_clockwise
+from vlm_ocr.data.augment import same_pages_every_epoch
 from vlm_ocr.data.bad_files import check_bad_share, report_bad_files
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.dataset import ConcatPages, PageDataset
@@ -26,6 +26,7 @@ from vlm_ocr.data.sampler import EpochSampler, ResumableDataLoader, ShardedBatch
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ReformatLatexBoldItalic, RenderPage
 from vlm_ocr.errors import UsageError
 from vlm_ocr.pages.pdf import render_page
+from vlm_ocr.pages.rotation import turn_counter_clockwise
 
 logger = logging.getLogger(__name__)
 

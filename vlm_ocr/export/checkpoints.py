@@ -10,13 +10,15 @@ from typing import Any, Literal
 
 import torch
 
+from vlm_ocr.errors import UsageError
+
 CheckpointKind = Literal["lightning", "sharded", "peft", "hf"]
 
 # Wrappers that training adds to parameter names: torch.compile, FSDP1 and activation checkpointing.
 _WRAPPER_SEGMENTS = re.compile(r"(^|\.)(_orig_mod|_fsdp_wrapped_module|_checkpoint_wrapped_module)(?=\.)")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UsageError, ValueError):
     """A checkpoint that cannot be exported; the message names the path and the reason."""
 
 

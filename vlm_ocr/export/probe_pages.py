@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 from vlm_ocr.data.collate import Collator
-from vlm_ocr.data.demo_pairs import KINDS, draw_pdf
 from vlm_ocr.data.predict_pages import expand_pdf_paths
 from vlm_ocr.data.processor import QwenInputs
 from vlm_ocr.data.transforms import BuildMessages
 from vlm_ocr.pages.pdf import RenderSpec, page_count, render_page
+from vlm_ocr.prep.demo_pairs import KINDS, draw_pdf
 
 GENERATED_KINDS = ("document", "table")
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import torch
 
 from vlm_ocr.data.processor import load_processor
+from vlm_ocr.errors import UsageError
 from vlm_ocr.export.checkpoints import detect_kind, read_checkpoint
 from vlm_ocr.export.folder import check_target, staged_folder
 from vlm_ocr.export.fp8 import quantize_fp8, write_fp8_config
@@ -27,7 +28,7 @@ from vlm_ocr.model.loading import DTypeName, load_model
 logger = logging.getLogger(__name__)
 
 
-class ParityError(RuntimeError):
+class ParityError(UsageError, RuntimeError):
     """The exported folder does not reproduce the source model; nothing was written."""
 
     def __init__(self, report: ParityReport):

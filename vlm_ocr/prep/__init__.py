@@ -1,1 +1,1 @@
-"""Mechanics of the data-preparation tools: the runner, storage and fetching, batch files, per-tool steps."""
+"""Mechanics of the data-preparation tools (runner, storage, fetching, batch files, per-tool steps); the demo pairs."""

@@ -11,9 +11,9 @@ from pathlib import Path
 from reportlab.lib.pagesizes import letter
 from reportlab.pdfgen.canvas import Canvas
 
-from vlm_ocr.data.augment import CORRECTION
 from vlm_ocr.pages.files import atomic_write_bytes, atomic_write_text
 from vlm_ocr.pages.front_matter import PageResponse, format_page_markdown
+from vlm_ocr.pages.rotation import CORRECTION
 
 WORDS = (
     "page model document reading order table figure section result method training data token image layout "
