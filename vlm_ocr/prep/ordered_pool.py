@@ -21,6 +21,10 @@ class Drop(Exception):
     """Raised by a per-item function to drop its item on purpose (counted by reason, not an error)."""
 
 
+class ServiceUnavailable(UsageError):
+    """An error no item of the run can escape (vlm_ocr.errors.service_error): the run stops with its one line."""
+
+
 class ItemFailed(Exception):
     """A per-item failure as `Type: message`: picklable whatever the original exception's signature."""
 
@@ -34,7 +38,7 @@ class Invalid:
 
 def call_item(fn: Callable[[T], Any], item: T) -> Any:
     """`fn(item)`, with any failure but `Drop` re-raised as `ItemFailed` (so it crosses process boundaries), or as a
-    `UsageError` that stops the run when no item could succeed (vlm_ocr.errors.service_error)."""
+    `ServiceUnavailable` that stops the run when no item could succeed (vlm_ocr.errors.service_error)."""
     if isinstance(item, Invalid):
         raise item.error
     try:
@@ -44,7 +48,7 @@ def call_item(fn: Callable[[T], Any], item: T) -> Any:
     except Exception as err:  # noqa: BLE001 - re-raised in a form that crosses process boundaries
         service = service_error(err)
         if service is not None:  # the server or the credentials, not this item: every item would fail alike
-            raise UsageError(str(service)) from None
+            raise ServiceUnavailable(str(service)) from None
         raise ItemFailed(f"{type(err).__name__}: {err}") from None
 
 

@@ -16,10 +16,17 @@ from typing import Any, Literal, TypeVar
 
 from tqdm import tqdm
 
-from vlm_ocr.errors import UsageError
 from vlm_ocr.prep.item_outputs import Link, Outputs, write_outputs
 from vlm_ocr.prep.meta import now_iso, write_meta
-from vlm_ocr.prep.ordered_pool import Drop, Invalid, ItemFailed, call_item, make_executor, run_in_order
+from vlm_ocr.prep.ordered_pool import (
+    Drop,
+    Invalid,
+    ItemFailed,
+    ServiceUnavailable,
+    call_item,
+    make_executor,
+    run_in_order,
+)
 from vlm_ocr.prep.sinks import Collect, Sink
 
 __all__ = ["DEFAULT_RUN", "Collect", "Counts", "Drop", "Link", "Outputs", "RunArgs", "Sink", "map_items"]
@@ -137,7 +144,7 @@ def map_items(
             counts.processed += 1
         except Drop as reason:
             drop(item_key, str(reason))
-        except UsageError:
+        except ServiceUnavailable:
             raise  # an unreachable server or refused credentials: the run stops with one line
         except Exception as err:  # noqa: BLE001 - every failure is recorded, none is swallowed silently
             counts.failed += 1
