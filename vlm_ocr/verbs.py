@@ -145,9 +145,9 @@ def split_own_args(args: list[str], verb: Callable[..., Any]) -> tuple[list[str]
         arg = args[index]
         name = arg[2:].partition("=")[0].split(".")[0] if arg.startswith("--") else None
         if arg in ("-h", "--help") or name in names:
-            takes_value = arg not in NO_VALUE_FLAGS and "=" not in arg and index + 1 < len(args)
-            own += args[index : index + 1 + takes_value]
-            index += 1 + takes_value
+            span = _span(args, index)
+            own += args[index : index + span]
+            index += span
         else:
             rest.append(arg)
             index += 1
@@ -168,11 +168,17 @@ def gather_list_positional(args: list[str], verb: Callable[..., Any]) -> list[st
     flags, words = [], []
     index = 0
     while index < len(args):
-        arg = args[index]
-        takes_value = arg.startswith("-") and arg not in NO_VALUE_FLAGS and "=" not in arg and index + 1 < len(args)
-        (flags if arg.startswith("-") else words).extend(args[index : index + 1 + takes_value])
-        index += 1 + takes_value
+        span = _span(args, index)
+        (flags if args[index].startswith("-") else words).extend(args[index : index + span])
+        index += span
     return [json.dumps(words), *flags] if words else args
+
+
+def _span(args: list[str], index: int) -> int:
+    """How many arguments `args[index]` spans: 2 for a flag that takes the next one as its value, else 1."""
+    arg = args[index]
+    takes_value = arg.startswith("-") and arg not in NO_VALUE_FLAGS and "=" not in arg and index + 1 < len(args)
+    return 1 + takes_value
 
 
 class _StderrHandler(logging.StreamHandler):
