@@ -81,6 +81,14 @@ def build_table(rows: list[list[CellSpec]]) -> TableData | None:
     )
 
 
+def is_rectangular(rows: list[list[CellSpec]]) -> bool:
+    """True when the cells, placed as HTML places them (rowspan/colspan), cover a full rectangle: every row as
+    wide as the widest, no hole, no rowspan reaching past the last row."""
+    occupancy, spans = _place_cells(rows)
+    width = max((len(row) for row in occupancy), default=0)
+    return bool(spans) and len(occupancy) == len(rows) and all(len(r) == width and None not in r for r in occupancy)
+
+
 def _place_cells(rows: list[list[CellSpec]]) -> tuple[list[list[Cell | None]], dict[Cell, tuple[CellSpec, int, int]]]:
     """Return the occupancy grid and, per cell key, (spec, rowspan, colspan)."""
     occupancy: list[list[Cell | None]] = []
