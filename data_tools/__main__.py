@@ -21,6 +21,7 @@ TOOLS = (
     "prepare_workspace",
     "prepare_loc_transcripts",
     "prepare_national_archive_transcripts",
+    "mine_html_pages",
 )
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import email.parser
 import email.policy
 import hashlib
+import io
 import json
 import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from PIL import Image
 
 
 class _Server:
@@ -102,6 +106,13 @@ class OpenAIStub(_Server):
         self.upload_failures = 0
         self.requests: list[tuple[str, str, dict]] = []
         self.chat_calls = 0
+        self.chat_requests: list[dict] = []
+        self.chat_failures: list[int] = []
+        """HTTP statuses to answer the next chat requests with (Retry-After: 0) before answering normally."""
+        self.accepted_key: str | None = None
+        """When set, a request with another bearer key is refused with HTTP 401."""
+        self.synth_pages: dict[tuple[int, int], dict[str, str]] = {}
+        """mine_html_pages' conversation, per page-image size: "orientation", "html" and "refined" answers."""
         self.lock = threading.Lock()
         self._n = 0
 
@@ -180,6 +191,10 @@ class _OpenAIHandler(_Handler):
         body = self._body()
         app.requests.append((method, self.path, {k.lower(): v for k, v in self.headers.items()}))
         path = self.path.split("?")[0]
+        if app.accepted_key and self.headers.get("Authorization") != f"Bearer {app.accepted_key}":
+            return self._send(
+                401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
+            )
         if method == "POST" and path == "/v1/files":
             if app.upload_failures > 0:
                 app.upload_failures -= 1
@@ -230,11 +245,19 @@ class _OpenAIHandler(_Handler):
 
     def _chat(self, app: OpenAIStub, request: dict):
         app.chat_calls += 1
+        with app.lock:
+            failure = app.chat_failures.pop(0) if app.chat_failures else None
+        if failure is not None:
+            return self._send(
+                failure, {"error": {"message": "slow down", "type": "rate_limit"}}, headers={"Retry-After": "0"}
+            )
         text = "".join(
             p.get("text", "")
             for m in request["messages"]
             for p in (m["content"] if isinstance(m["content"], list) else [{"text": m["content"]}])
         )
+        if "determine its orientation" in text or "Analyze this document" in text or "```html" in text:
+            return self._synth_chat(app, request, text)
         if "PLEASE-REFUSE" in text:
             return self._send(200, chat_completion(None, refusal="I cannot help with that."))
         if "BLANK-PAGE" in text:
@@ -263,6 +286,25 @@ class _OpenAIHandler(_Handler):
                 "corrections_made": ["fixed spacing"],
             }
         return self._send(200, chat_completion(json.dumps(content)))
+
+    def _synth_chat(self, app: OpenAIStub, request: dict, text: str):
+        """mine_html_pages' four requests, answered from `synth_pages` by the size of the first image."""
+        app.chat_requests.append(request)
+        images = [p["image_url"]["url"] for p in request["messages"][0]["content"] if p["type"] == "image_url"]
+        png = base64.b64decode(images[0].split(",", 1)[1])
+        page = app.synth_pages.get(Image.open(io.BytesIO(png)).size) or app.synth_pages.get("default") or {}
+        if "determine its orientation" in text:
+            answer = page.get("orientation", "RIGHT_SIDE_UP")
+        elif "Analyze this document" in text:
+            answer = "A single-column page with a header, a table and a footer."
+        elif "Render this document" in text:
+            answer = f"Here it is:\n```html\n{page.get('html', '')}\n```"
+        else:
+            answer = f"Revised:\n```html\n{page.get('refined') or page.get('html', '')}\n```"
+        reply = chat_completion(answer)
+        reply["usage"] = {"prompt_tokens": 100 * len(images) + len(text) // 4, "completion_tokens": len(answer) // 4}
+        reply["usage"]["total_tokens"] = sum(reply["usage"].values())
+        return self._send(200, reply)
 
     def do_GET(self):
         self._route("GET")

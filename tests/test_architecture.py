@@ -15,7 +15,7 @@ MAX_LINES = 300
 
 # Bottom to top. A module may import only from its own part or from a strictly lower floor; two parts on the
 # same floor never import each other. Every part of the package must be placed here (a new one fails the test).
-FLOORS: dict[str, int] = {
+FLOORS: dict[str, float] = {
     "vlm_ocr": 0,  # the package root: version string only
     "vlm_ocr.errors": 0,
     "vlm_ocr.verbs": 1,
@@ -24,6 +24,7 @@ FLOORS: dict[str, int] = {
     "vlm_ocr.prep": 2,
     "vlm_ocr.bench": 2,
     "vlm_ocr.eval": 2,
+    "vlm_ocr.synth": 2.5,  # between the scorer and prep it stands on and the data tool that runs it
     "data_tools": 3,
     "vlm_ocr.data": 3,
     "vlm_ocr.model": 4,

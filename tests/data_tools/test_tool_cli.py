@@ -17,7 +17,7 @@ TOOL_FILES = sorted(p.stem for p in (REPO / "data_tools").glob("*.py") if not p.
 
 def test_dispatcher_matches_the_tool_files():
     assert sorted(TOOLS) == TOOL_FILES
-    assert len(TOOLS) == 11
+    assert len(TOOLS) == 12
     assert all(callable(main) and main.__doc__ for main in tool_mains().values())
 
 

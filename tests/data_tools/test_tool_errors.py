@@ -203,7 +203,7 @@ def test_help_describes_every_tool():
     result = data_tool("--help")
     assert result.returncode == 0
     lines = {line.split()[0]: line.split(maxsplit=1)[1] for line in result.stdout.splitlines() if line[:2] == "  "}
-    assert len(lines) == 11
+    assert len(lines) == 12
     assert lines["renderpdf"].startswith("Render PDF pages to PNG")
     assert lines["prepare_olmocrmix"].startswith("Hugging Face olmOCR-mix")
     assert all(len(description) > 30 for description in lines.values())

@@ -1,5 +1,7 @@
 """HTTP downloads with ONE retry policy (back-off on 429/5xx and connection errors) and a hard size cap.
 
+`retrying` is that policy for any call (the chat requests of mine_html_pages use it too).
+
 Retries are tenacity's; the size cap, Retry-After and the temporary file renamed at the end are ours,
 because urllib3's `Retry` cannot take an injected sleep and neither library caps a streamed body.
 """
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity.retry import retry_base
 
 logger = logging.getLogger(__name__)
 
@@ -65,28 +68,50 @@ def download(
     """Stream `url` into `dest` (via a temporary file renamed at the end) and return its size in bytes."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    retry = retry_if_exception_type((_Retry, requests.RequestException))
+    attempts = retrying(policy, retry, url, DownloadError, sleep=sleep)
+    return attempts(_get_once, session or requests, url, dest, max_bytes, policy.timeout_s)
+
+
+def retrying(
+    policy: RetryPolicy,
+    retry: retry_base,
+    what: str,
+    give_up: Callable[[str], Exception],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Retrying:
+    """Tenacity's `Retrying` under `policy` for the errors `retry` accepts: exponential back-off, or the server's
+    Retry-After (an error's `retry_after`, or the header of its `response`), each try logged; after the last,
+    `give_up("<what>: failed after N tries: <error>")` is raised."""
     backoff = wait_exponential(multiplier=policy.backoff_s, max=policy.max_backoff_s)
 
     def wait(state: RetryCallState) -> float:
-        retry_after = getattr(state.outcome.exception(), "retry_after", None)
+        retry_after = _retry_after_of(state.outcome.exception())
         return min(retry_after, policy.max_backoff_s) if retry_after is not None else backoff(state)
 
     def log_retry(state: RetryCallState) -> None:
         tries, err, delay = f"{state.attempt_number}/{policy.attempts}", state.outcome.exception(), state.upcoming_sleep
-        logger.info("%s: try %s failed (%s); retrying in %.1fs", url, tries, err, delay)
+        logger.info("%s: try %s failed (%s); retrying in %.1fs", what, tries, err, delay)
 
-    def give_up(state: RetryCallState) -> None:
-        raise DownloadError(f"{url}: failed after {state.attempt_number} tries: {state.outcome.exception()}") from None
+    def stop(state: RetryCallState) -> None:
+        raise give_up(f"{what}: failed after {state.attempt_number} tries: {state.outcome.exception()}") from None
 
-    retrying = Retrying(
+    return Retrying(
         sleep=sleep,
         stop=stop_after_attempt(policy.attempts),
         wait=wait,
-        retry=retry_if_exception_type((_Retry, requests.RequestException)),
+        retry=retry,
         before_sleep=log_retry,
-        retry_error_callback=give_up,
+        retry_error_callback=stop,
     )
-    return retrying(_get_once, session or requests, url, dest, max_bytes, policy.timeout_s)
+
+
+def _retry_after_of(err: BaseException | None) -> float | None:
+    if getattr(err, "retry_after", None) is not None:
+        return err.retry_after  # type: ignore[union-attr]
+    headers = getattr(getattr(err, "response", None), "headers", None)
+    return _retry_after(headers.get("Retry-After")) if headers is not None else None
 
 
 def _get_once(getter, url: str, dest: Path, max_bytes: int | None, timeout_s: float) -> int:

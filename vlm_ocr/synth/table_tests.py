@@ -82,7 +82,10 @@ def _relations(grid: GridTable, row_idx: int, col_idx: int) -> dict[str, str]:
             found[name] = text
     if row_idx in grid.header_rows or col_idx in grid.header_cols:
         return found
-    for name, headings in (("top_heading", grid.col_headers.get(col_idx)), ("left_heading", grid.row_headers.get(row_idx))):
+    for name, headings in (
+        ("top_heading", grid.col_headers.get(col_idx)),
+        ("left_heading", grid.row_headers.get(row_idx)),
+    ):
         if headings:
             heading = headings[0][1]
             if heading and "\n" not in heading:
