@@ -34,7 +34,8 @@ def service_error(err: BaseException) -> UsageError | None:
     if openai is not None and isinstance(err, openai.APIConnectionError):
         request = getattr(err, "request", None)
         where = f"{request.url.scheme}://{request.url.netloc.decode()}" if request is not None else "its base URL"
-        return InputError(f"cannot reach the OpenAI API at {where}", "check OPENAI_BASE_URL and that the server is up")
+        fix = "check OPENAI_BASE_URL (a tool's --base-url) and that the server is up"
+        return InputError(f"cannot reach the OpenAI API at {where}", fix)
     if openai is not None and isinstance(err, openai.AuthenticationError):
         return InputError("the OpenAI server refused OPENAI_API_KEY", "set OPENAI_API_KEY to a valid key")
     botocore = sys.modules.get("botocore.exceptions")

@@ -178,3 +178,127 @@ def test_inspect_data_reads_the_pairs(mined, tmp_path, tiny_vlm_dir, monkeypatch
     assert main([*args, "--trainer.default_root_dir", str(tmp_path), "--split", "synth", "--out", str(out)]) == 0
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert not row["dropped"] and "Soil moisture across the northern plots" in row["target"]
+
+
+def test_from_html_makes_the_same_page_again_without_a_chat_model(mined, tmp_path):
+    """The deterministic half on given HTML: a mined page's HTML (its <meta> keeps name, seed and page size) gives
+    the chat run's tests again, id for id; an HTML page from elsewhere is a Letter page; --max-pages stops early."""
+    folder = tmp_path / "html"
+    folder.mkdir()
+    (mined_html,) = (mined["bench"] / "html" / "synthetic").glob("*.html")
+    (folder / "mined.html").write_text(mined_html.read_text())
+    (folder / "other" / "report.html").parent.mkdir()
+    (folder / "other" / "report.html").write_text(html("report"))
+    (folder / "ragged.html").write_text(html("ragged"))
+    out = tmp_path / "bench"
+    code, log = run_tool("--from-html", str(folder), "--out", str(out), "--max-pages", "1", "--run.workers", "1")
+    assert code == 0, log
+    assert len(list((out / "pages" / "synthetic").glob("*.json"))) == 1  # the first in sorted order, then stop
+    code, log = run_tool("--from-html", str(folder), "--out", str(out))
+    assert code == 0, log
+    assert [line.split('"reason": ')[1] for line in (out / "pages" / "dropped.jsonl").read_text().splitlines()] == [
+        '"table 1 is not rectangular"}'
+    ]
+    chat_run = json.loads(next(p for p in (mined["bench"] / "pages" / "synthetic").glob("report-*.json")).read_text())
+    again = json.loads((out / "pages" / "synthetic" / f"{chat_run['pdf_id']}.json").read_text())
+    assert again["tests"] == chat_run["tests"] and again["page"] == chat_run["page"]
+    (other,) = (out / "pages" / "synthetic").glob("other-report-*.json")
+    record = json.loads(other.read_text())
+    assert record["page"] == 1 and record["requests"] == [] and record["tokens_in"] == 0
+    letter_pdf = pypdf.PdfReader(out / "pdfs" / "synthetic" / f"{record['pdf_id']}_page1.pdf").pages[0].mediabox
+    assert (round(letter_pdf.width), round(letter_pdf.height)) == (612, 792)
+
+
+def test_dry_run_projects_the_cost_and_requests_nothing(mined, capsys):
+    before = sorted((p.as_posix(), p.stat().st_mtime_ns) for p in mined["bench"].rglob("*"))
+    calls = mined["server"].chat_calls
+    pdfs = str(mined["root"] / "pdfs" / "*.pdf")
+    code, log = run_tool("--pdfs", pdfs, "--out", str(mined["bench"]), "--dry-run", "--max-pages", "10")
+    assert code == 0, log
+    printed = capsys.readouterr().out
+    record = json.loads(next(p for p in (mined["bench"] / "pages" / "synthetic").glob("report-*.json")).read_text())
+    assert "4 inputs; 4 pages already in" in printed and "0 to mine" in printed
+    assert f"{record['tokens_in']:,} in, {record['tokens_out']:,} out (over 1 pages)" in printed
+    assert sorted((p.as_posix(), p.stat().st_mtime_ns) for p in mined["bench"].rglob("*")) == before
+    assert mined["server"].chat_calls == calls
+
+
+def one_line(code: int, stderr: str, *names: str) -> str:
+    """Exit 2, no traceback, and a last line `mine_html_pages: error: <what> — <fix>` naming each of `names`."""
+    assert code == 2 and "Traceback" not in stderr, stderr
+    line = stderr.strip().splitlines()[-1]
+    assert line.startswith("mine_html_pages: error: ") and " — " in line, line
+    assert all(name in line for name in names), line
+    return line
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        ([], ["--pdfs", "--from-html"]),
+        (["--pdfs", "{tmp}/none/*.pdf", "--model", "m"], ["--pdfs", "matches no PDF"]),
+        (["--pdfs", "{tmp}/*.pdf"], ["--model"]),
+        (["--from-html", "{tmp}/missing"], ["--from-html", "missing"]),
+        (["--pdfs", "{tmp}/*.pdf", "--model", "m", "--name", "../up"], ["--name"]),
+        (["--pdfs", "{tmp}/*.pdf", "--model", "m", "--chromium", "no-such-browser"], ["--chromium", "not found"]),
+    ],
+    ids=["no-input", "glob-matches-nothing", "no-model", "no-html-folder", "bad-name", "no-chromium"],
+)
+def test_bad_input_is_one_line(tmp_path, args, names, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
+    (tmp_path / "one.pdf").write_bytes(make_pdf([{"width": 612, "height": 792, "text": "x"}]))
+    out = tmp_path / "out"
+    one_line(*run_tool(*[a.format(tmp=tmp_path) for a in args], "--out", str(out)), *names)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("failure", ["unreachable", "refused-key", "no-key"])
+def test_a_server_that_cannot_serve_stops_the_run_with_one_line(tmp_path, failure, monkeypatch):
+    (tmp_path / "a.pdf").write_bytes(make_pdf([{"width": 612, "height": 792, "text": "a"}]))
+    (tmp_path / "b.pdf").write_bytes(make_pdf([{"width": 612, "height": 792, "text": "b"}]))
+    server = OpenAIStub().start()
+    server.accepted_key = "sk-the-right-one"
+    url = server.url + "/v1"
+    if failure == "unreachable":
+        server.stop()
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    if failure == "no-key":
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
+    args = ["--pdfs", str(tmp_path / "*.pdf"), "--out", str(tmp_path / "out"), "--model", "m", "--base-url", url]
+    code, stderr = run_tool(*args, "--run.workers", "2")
+    expected = {
+        "unreachable": [url.removesuffix("/v1"), "cannot reach"],
+        "refused-key": ["refused OPENAI_API_KEY"],
+        "no-key": ["OPENAI_API_KEY is not set"],
+    }[failure]
+    one_line(code, stderr, *expected)
+    assert SECRET_KEY not in stderr
+    assert not list((tmp_path / "out").rglob("*.pdf")) if (tmp_path / "out").exists() else True
+    if failure != "unreachable":
+        server.stop()
+
+
+def test_real_fixture_pages(shared_fixtures, tmp_path, monkeypatch):
+    """A real page (olmOCR's fixture) at its own size, answered with fixed HTML by the local server."""
+    source = shared_fixtures / "pdfs" / "olmo-page-1.pdf"
+    pdfs = tmp_path / "pdfs"
+    pdfs.mkdir()
+    (pdfs / source.name).write_bytes(source.read_bytes())
+    server = OpenAIStub().start()
+    server.synth_pages = {"default": {"html": html("report")}}
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET_KEY)
+    out = tmp_path / "bench"
+    args = ["--pdfs", str(pdfs / "*.pdf"), "--out", str(out), "--model", "m", "--base-url", server.url + "/v1"]
+    try:
+        code, log = run_tool(*args)
+    finally:
+        server.stop()
+    assert code == 0, log
+    (record,) = [json.loads(p.read_text()) for p in (out / "pages" / "synthetic").glob("*.json")]
+    source_box = pypdf.PdfReader(source).pages[record["page"] - 1].mediabox
+    rendered = pypdf.PdfReader(out / "pdfs" / "synthetic" / f"{record['pdf_id']}_page{record['page']}.pdf")
+    assert len(rendered.pages) == 1
+    assert abs(rendered.pages[0].mediabox.width - source_box.width) < 0.5
+    assert max(record["made_from"]["viewport"]) == 1024 and len(record["tests"]) > 10

@@ -114,10 +114,10 @@ DEPARTURES = (
 BY_KEY = {d.key: d for d in DEPARTURES}
 
 
-def readme_rows(readme: Path) -> list[tuple[str, ...]]:
-    """The rows of README's departure table, cells stripped, header and rule rows left out."""
+def readme_rows(readme: Path, heading: str = README_HEADING) -> list[tuple[str, ...]]:
+    """The rows of README's departure table under `heading`, cells stripped, header and rule rows left out."""
     lines = readme.read_text(encoding="utf-8").splitlines()
-    start = lines.index(README_HEADING)
+    start = lines.index(heading)
     table = []
     for line in lines[start + 1 :]:
         if line.startswith("#"):

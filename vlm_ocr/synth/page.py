@@ -23,11 +23,10 @@ from vlm_ocr.prep.runner import Outputs
 from vlm_ocr.prep.single_pages import extract_page
 from vlm_ocr.synth.conversation import ChatSettings, mine_html
 from vlm_ocr.synth.grid import table_shape_problem
-from vlm_ocr.synth.html_tests import generate_tests
 from vlm_ocr.synth.layout import PagePaths, pdf_id_of
 from vlm_ocr.synth.markup import reference_markdown
 from vlm_ocr.synth.render import Overflow, PageGeometry, render_one_page, source_page
-from vlm_ocr.synth.verify import keep_passing
+from vlm_ocr.synth.verify import page_tests
 
 logger = logging.getLogger(__name__)
 META_NAME = "vlm-ocr-synth"
@@ -117,10 +116,8 @@ def finish_page(
     except Overflow as err:
         raise Drop(str(err)) from None
     reference = reference_markdown(html)
-    tests = generate_tests(html, paths.pdf_id, paths.pdf, rng, present_tests=settings.present_tests)
-    tests.append({"pdf": paths.pdf, "page": 1, "id": f"{paths.pdf}_baseline", "type": "baseline"})
     renderer, _ = find_renderer(settings.chromium)
-    checked = keep_passing(tests, reference, renderer)
+    checked = page_tests(html, paths.pdf_id, paths.pdf, reference, rng, settings.present_tests, renderer)
     if not checked.kept:
         raise Drop("no test that the reference Markdown passes")
     tokens_in = sum(r["tokens_in"] for r in record["requests"])

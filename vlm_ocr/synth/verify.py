@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 from dataclasses import dataclass, field
 
 from vlm_ocr.bench.checks import ValidationError
 from vlm_ocr.bench.loading import build_test
 from vlm_ocr.katex.equation import EquationRenderer
+from vlm_ocr.synth.html_tests import generate_tests
 
 
 @dataclass
@@ -37,3 +39,13 @@ def keep_passing(tests: list[dict], reference: str, renderer: EquationRenderer |
         else:
             checked.failed[test["type"]] += 1
     return checked
+
+
+def page_tests(
+    html: str, pdf_id: str, pdf: str, reference: str, rng: random.Random, present_tests: int, renderer
+) -> CheckedTests:
+    """The page's tests from its HTML, plus its baseline test (the one the scorer adds to every page), checked on
+    the page's reference Markdown."""
+    tests = generate_tests(html, pdf_id, pdf, rng, present_tests=present_tests)
+    tests.append({"pdf": pdf, "page": 1, "id": f"{pdf}_baseline", "type": "baseline"})
+    return keep_passing(tests, reference, renderer)
