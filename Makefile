@@ -78,10 +78,13 @@ PDF_GLOB ?=
 BATCH_DIR ?=
 RESULTS ?= $(BATCH_DIR)_done
 PDF_ROOT ?=
+MODEL ?=
+BASE_URL ?=
+SYNTH_PAGES ?=
 OUT ?=
 need = $(if $(strip $($(1))),,$(error $(1) is required, e.g. make $@ $(1)=...))
 
-.PHONY: prep-loc prep-nara prep-mix prep-workspace silver run-batch process-batch
+.PHONY: prep-loc prep-nara prep-mix prep-workspace prep-synth silver run-batch process-batch
 
 prep-loc: install  ## LoC "By the People" CSVs -> pairs (LOC_CSV=dir|s3://|url OUT=dir)
 	$(call need,LOC_CSV)$(call need,OUT)
@@ -98,6 +101,12 @@ prep-mix: install  ## HF olmOCR-mix -> pair tree (MIX=hub-id|dir SUBSET= SPLIT= 
 prep-workspace: install  ## pipeline workspace -> one pair per page (WORKSPACE=dir|s3:// OUT=dir)
 	$(call need,WORKSPACE)$(call need,OUT)
 	$(PYTHON) -m data_tools prepare_workspace "$(WORKSPACE)" "$(OUT)" --run.workers $(WORKERS)
+
+prep-synth: install  ## PDFs -> synthetic bench pages with unit tests (PDF_GLOB='dir/**/*.pdf' OUT=dir MODEL=name)
+	$(call need,PDF_GLOB)$(call need,OUT)$(call need,MODEL)
+	$(PYTHON) -m data_tools mine_html_pages --pdfs "$(PDF_GLOB)" --out "$(OUT)" --model "$(MODEL)" \
+		$(if $(BASE_URL),--base-url "$(BASE_URL)") $(if $(SYNTH_PAGES),--max-pages $(SYNTH_PAGES)) \
+		--pairs "$(OUT)_pairs" --run.workers $(WORKERS)
 
 silver: install  ## sample PDF pages -> batch requests (PDF_GLOB='dir/**/*.pdf' OUT=dir SAMPLE_DOCS=n)
 	$(call need,PDF_GLOB)$(call need,OUT)
