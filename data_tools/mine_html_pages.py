@@ -21,6 +21,7 @@ from vlm_ocr.synth.conversation import ChatSettings
 from vlm_ocr.synth.layout import (
     RUN_RECORDS,
     BenchWriter,
+    cost_plan,
     is_finished,
     page_records,
     pair_outputs,
@@ -109,7 +110,10 @@ def main(
     executable = _chromium(chromium)
     key = partial(_record_of, name=name, html=from_html is not None)
     if dry_run:
-        return _print_plan(sources, key, out, name, max_pages)
+        done = sum(is_finished(out, key(source)) for source in sources)
+        todo = len(sources) - done if max_pages is None else max(0, min(max_pages, len(sources)) - done)
+        print(cost_plan(len(sources), done, todo, page_records(out, name)))
+        return 0
     chat = ChatSettings(model, refine_thinking_tokens, retry) if pdfs is not None else None
     settings = PageSettings(name, executable, present_tests, chat, filter_pdfs, git_sha())
     if chat is not None:
@@ -147,21 +151,6 @@ def _chromium(chromium: str) -> str:
 def _record_of(source: Source, *, name: str, html: bool) -> str:
     made_from = meta_of(Path(source.path).read_text(encoding="utf-8")) if html else None
     return record_key(name, made_from["pdf_id"] if made_from else source.pdf_id)
-
-
-def _print_plan(sources: list[Source], key, out: Path, name: str, max_pages: int | None) -> int:
-    done = sum(is_finished(out, key(source)) for source in sources)
-    records = page_records(out, name) if (out / "pages" / name).is_dir() else []
-    todo = len(sources) - done if max_pages is None else max(0, min(max_pages, len(sources)) - done)
-    print(f"{len(sources)} inputs; {done} pages already in {out}; {todo} to mine")
-    if records:
-        mean_in = sum(r["tokens_in"] for r in records) / len(records)
-        mean_out = sum(r["tokens_out"] for r in records) / len(records)
-        print(f"tokens per finished page: {mean_in:,.0f} in, {mean_out:,.0f} out (over {len(records)} pages)")
-        print(f"projected for {todo} pages: {mean_in * todo:,.0f} in, {mean_out * todo:,.0f} out")
-    else:
-        print("no finished page to project tokens from: mine a few first (--max-pages 3)")
-    return 0
 
 
 cli = tool_entry_point(main)

@@ -217,7 +217,7 @@ def test_dry_run_projects_the_cost_and_requests_nothing(mined, capsys):
     assert code == 0, log
     printed = capsys.readouterr().out
     record = json.loads(next(p for p in (mined["bench"] / "pages" / "synthetic").glob("report-*.json")).read_text())
-    assert "4 inputs; 4 pages already in" in printed and "0 to mine" in printed
+    assert "4 inputs; 4 pages already in the folder; 0 to mine" in printed
     assert f"{record['tokens_in']:,} in, {record['tokens_out']:,} out (over 1 pages)" in printed
     assert sorted((p.as_posix(), p.stat().st_mtime_ns) for p in mined["bench"].rglob("*")) == before
     assert mined["server"].chat_calls == calls

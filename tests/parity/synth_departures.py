@@ -73,4 +73,22 @@ DEPARTURES = (
         "the language survives every YAML reader",
     ),
 )
+RUN_DEPARTURES = (
+    Departure(
+        "page-size",
+        "prints on Letter or A4 chosen by the image's aspect ratio (Letter for any other page), laid out at the "
+        "paper's width (816 px on Letter, for a page the model was told is 792 px wide)",
+        "prints at the source page's own size, laid out as wide as the viewport the model was told",
+        "the render is the page that was rewritten, at the size it was rewritten for",
+    ),
+    Departure(
+        "chat-protocol",
+        "the Anthropic Messages API, `claude-sonnet-4-5-20250929` in the code, the refinement streamed with a "
+        "12,000-token thinking budget",
+        "any OpenAI-compatible endpoint (`--model`, `--base-url`): the same four requests, texts, images, "
+        "temperatures and token limits; the thinking budget only with `--refine-thinking-tokens 12000`",
+        "the model is the user's choice, and endpoints refuse a `thinking` field they do not know",
+    ),
+)
+"""Departures of the conversation and the render, shown by test_the_conversation_and_the_render_are_the_originals."""
 BY_KEY = {d.key: d for d in DEPARTURES}

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import io
 import json
 import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +18,7 @@ import pytest
 from bs4 import BeautifulSoup
 from departures import readme_rows
 from synth_cases import CASES, NESTED_OF, SEEDS
-from synth_departures import BY_KEY, DEPARTURES, README_HEADING
+from synth_departures import BY_KEY, DEPARTURES, README_HEADING, RUN_DEPARTURES
 
 from vlm_ocr.bench.loading import build_test
 from vlm_ocr.bench.table_checks import TableTest
@@ -52,7 +54,7 @@ def original(tmp_path_factory) -> dict[tuple[str, int], dict]:
     (work / "cases.json").write_text(json.dumps(cases))
     script = Path(__file__).with_name("original_synth.py")
     done = subprocess.run(
-        [sys.executable, str(script), str(work / "cases.json"), str(work / "out.json")],
+        [sys.executable, str(script), "tests", str(work / "cases.json"), str(work / "out.json")],
         capture_output=True,
         text=True,
         timeout=300,
@@ -164,4 +166,76 @@ def test_every_departure_shows_in_a_case(original, renderer):
 
 
 def test_readme_lists_the_departures():
-    assert readme_rows(REPO / "README.md", README_HEADING) == [d.row() for d in DEPARTURES]
+    assert readme_rows(REPO / "README.md", README_HEADING) == [d.row() for d in DEPARTURES + RUN_DEPARTURES]
+
+
+ANALYSIS = "A single-column page with a header, a table and a footer."  # what the local server answers
+
+
+def test_the_conversation_and_the_render_are_the_originals(original, tmp_path):
+    """The four requests (texts, image order, temperatures, token limits, thinking) and the one-page render, against
+    the original's `generate_html_from_image` (a recording client) and `render_pdf_with_playwright`."""
+    import base64
+
+    import openai
+    import pypdf
+    from local_servers import OpenAIStub
+    from reportlab.pdfgen import canvas
+
+    from vlm_ocr.synth.conversation import ChatSettings, mine_html
+    from vlm_ocr.synth.render import render_one_page, source_page
+
+    chromium = shutil.which("chromium")
+    if chromium is None or shutil.which("pdftoppm") is None:
+        pytest.skip("the renders need Chromium and poppler-utils (apt-get install chromium poppler-utils)")
+    report, draft = BY_NAME["report"].html, BY_NAME["colspan-shift"].html
+    source = tmp_path / "source.pdf"
+    page = canvas.Canvas(str(source), pagesize=(540, 720))  # the Letter aspect ratio, not Letter's size
+    page.drawString(72, 648, "Soil moisture across the northern plots")
+    page.save()
+    png, geometry = source_page(source, 0)
+    request = {
+        "answers": ["RIGHT_SIDE_UP", ANALYSIS, f"```html\n{draft}\n```", f"Better:\n```html\n{report}\n```"],
+        "image_base64": base64.b64encode(png).decode(),
+    }
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    script = [sys.executable, str(Path(__file__).with_name("original_synth.py")), "conversation"]
+    done = subprocess.run(
+        [*script, str(tmp_path / "request.json"), str(tmp_path / "out.json"), chromium],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    theirs = json.loads((tmp_path / "out.json").read_text())
+    server = OpenAIStub().start()
+    server.synth_pages = {"default": {"html": draft, "refined": report}}
+    try:
+        client = openai.OpenAI(api_key="sk-parity", base_url=server.url + "/v1", max_retries=0)
+        mined = mine_html(client, ChatSettings("any-model", refine_thinking_tokens=12000), png, geometry, chromium)
+    finally:
+        server.stop()
+    assert mined.html == theirs["html"] == report.strip()
+    assert len(server.chat_requests) == len(theirs["requests"]) == 4
+    for ours, original_request in zip(server.chat_requests, theirs["requests"], strict=True):
+        their_parts, our_parts = original_request["messages"][0]["content"], ours["messages"][0]["content"]
+        assert [p["type"] for p in our_parts] == [{"image": "image_url"}.get(p["type"], "text") for p in their_parts]
+        assert [p["text"] for p in our_parts if p["type"] == "text"] == [
+            p["text"] for p in their_parts if p["type"] == "text"
+        ]
+        assert our_parts[[p["type"] for p in our_parts].index("image_url")]["image_url"]["url"].endswith(
+            their_parts[[p["type"] for p in their_parts].index("image")]["source"]["data"]
+        )  # the page image, first of the request's images
+        assert (ours["temperature"], ours["max_completion_tokens"]) == (
+            original_request["temperature"],
+            original_request["max_tokens"],
+        )
+        assert ours.get("thinking") == original_request.get("thinking")
+    assert theirs["requests"][0]["model"] == "claude-sonnet-4-5-20250929" and ours["model"] == "any-model"
+    render = theirs["render"]
+    ours_pdf = pypdf.PdfReader(io.BytesIO(render_one_page(draft, geometry, chromium).pdf))
+    box = ours_pdf.pages[0].mediabox
+    assert render["pages"] == len(ours_pdf.pages) == 1
+    assert sorted(ours_pdf.pages[0].extract_text().split()) == sorted(render["text"].split())
+    assert (round(float(box.width)), round(float(box.height))) == (540, 720)
+    assert [round(v) for v in render["size"]] == [612, 792]  # `page-size`: the original prints Letter

@@ -154,3 +154,15 @@ def pair_outputs(bench: Path, record: dict) -> Outputs:
         f"{paths.name}/{paths.stem}.pdf": Link(bench / "pdfs" / paths.pdf),
         f"{paths.name}/{paths.stem}.md": reference.read_text(encoding="utf-8"),
     }
+
+
+def cost_plan(inputs: int, done: int, todo: int, records: list[dict]) -> str:
+    """What a dry run prints: the pages left, and their tokens projected from the finished pages' mean."""
+    lines = [f"{inputs} inputs; {done} pages already in the folder; {todo} to mine"]
+    if not records:
+        return "\n".join([*lines, "no finished page to project tokens from: mine a few first (--max-pages 3)"])
+    mean_in = sum(r["tokens_in"] for r in records) / len(records)
+    mean_out = sum(r["tokens_out"] for r in records) / len(records)
+    lines.append(f"tokens per finished page: {mean_in:,.0f} in, {mean_out:,.0f} out (over {len(records)} pages)")
+    lines.append(f"projected for {todo} pages: {mean_in * todo:,.0f} in, {mean_out * todo:,.0f} out")
+    return "\n".join(lines)
