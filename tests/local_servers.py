@@ -113,8 +113,17 @@ class OpenAIStub(_Server):
         """When set, a request with another bearer key is refused with HTTP 401."""
         self.synth_pages: dict[tuple[int, int], dict[str, str]] = {}
         """mine_html_pages' conversation, per page-image size: "orientation", "html" and "refined" answers."""
+        self.refinements_before_hold: int | None = None
+        """When set, the refinement requests after this many are held (not answered) until the server stops."""
+        self.holding = threading.Event()
+        """Set once a refinement request is being held."""
+        self._released = threading.Event()
         self.lock = threading.Lock()
         self._n = 0
+
+    def stop(self):
+        self._released.set()
+        super().stop()
 
     def new_id(self, prefix: str) -> str:
         with self.lock:
@@ -300,6 +309,12 @@ class _OpenAIHandler(_Handler):
         elif "Render this document" in text:
             answer = f"Here it is:\n```html\n{page.get('html', '')}\n```"
         else:
+            with app.lock:
+                refinements = sum("two images" in json.dumps(r) for r in app.chat_requests)
+            if app.refinements_before_hold is not None and refinements > app.refinements_before_hold:
+                app.holding.set()
+                app._released.wait(600)  # held until the server stops (its client was killed meanwhile)
+                return
             answer = f"Revised:\n```html\n{page.get('refined') or page.get('html', '')}\n```"
         reply = chat_completion(answer)
         reply["usage"] = {"prompt_tokens": 100 * len(images) + len(text) // 4, "completion_tokens": len(answer) // 4}

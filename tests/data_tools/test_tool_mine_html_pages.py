@@ -4,6 +4,7 @@ and its pairs read by `inspect-data`; resume, retries, drops, the key never writ
 import contextlib
 import io
 import json
+import os
 from pathlib import Path
 
 import pypdf
@@ -302,3 +303,58 @@ def test_real_fixture_pages(shared_fixtures, tmp_path, monkeypatch):
     assert len(rendered.pages) == 1
     assert abs(rendered.pages[0].mediabox.width - source_box.width) < 0.5
     assert max(record["made_from"]["viewport"]) == 1024 and len(record["tests"]) > 10
+
+
+KILLED_RUN = """
+import sys
+from data_tools.__main__ import main
+main(["mine_html_pages", "--pdfs", sys.argv[1], "--out", sys.argv[2], "--model", "m", "--base-url", sys.argv[3],
+      "--run.workers", "1"])
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_run_leaves_no_half_written_page(tmp_path):
+    """Killed while the second page waits on the chat model: the first page is whole, the second has no file at
+    all, and the next run finishes the second only."""
+    import signal
+    import subprocess
+    import sys
+
+    pdfs = tmp_path / "pdfs"
+    pdfs.mkdir()
+    for stem in ("a", "b"):
+        (pdfs / f"{stem}.pdf").write_bytes(make_pdf([{"width": 612, "height": 792, "text": stem}]))
+    server = OpenAIStub().start()
+    server.synth_pages = {"default": {"html": html("report")}}
+    server.refinements_before_hold = 1
+    out = tmp_path / "bench"
+    env = os.environ | {"PYTHONPATH": str(REPO), "OPENAI_API_KEY": SECRET_KEY}
+    args = [str(pdfs / "*.pdf"), str(out), server.url + "/v1"]
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN, *args], cwd=REPO, env=env, stderr=subprocess.DEVNULL)
+    try:
+        assert server.holding.wait(300), "the second page never reached its refinement"
+        run.send_signal(signal.SIGKILL)
+        run.wait(60)
+        records = list((out / "pages" / "synthetic").glob("*.json"))
+        assert len(records) == 1
+        stem = f"{json.loads(records[0].read_text())['pdf_id']}_page1"
+        files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and "pages" not in p.parts)
+        assert files == sorted(
+            [
+                f"claude_original/synthetic/{stem}_pg1_repeat1.md",
+                f"html/synthetic/{stem}.html",
+                f"originals/synthetic/{stem}.pdf",
+                f"pdfs/synthetic/{stem}.pdf",
+            ]
+        )  # nothing of the second page, no temporary file, and the test file is only written at the end
+        server.refinements_before_hold = None
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("OPENAI_API_KEY", SECRET_KEY)
+            code, log = run_tool("--pdfs", args[0], "--out", args[1], "--model", "m", "--base-url", args[2])
+    finally:
+        run.kill()
+        server.stop()
+    assert code == 0, log
+    meta = json.loads((out / "pages" / "_meta.json").read_text())["counts"]
+    assert (meta["skipped"], meta["processed"], meta["bench"]["pages"]) == (1, 1, 2)
