@@ -21,6 +21,7 @@ from vlm_ocr.synth.conversation import ChatSettings
 from vlm_ocr.synth.layout import (
     RUN_RECORDS,
     BenchWriter,
+    bench_totals,
     cost_plan,
     is_finished,
     page_records,
@@ -112,7 +113,7 @@ def main(
     if dry_run:
         done = sum(is_finished(out, key(source)) for source in sources)
         todo = len(sources) - done if max_pages is None else max(0, min(max_pages, len(sources)) - done)
-        print(cost_plan(len(sources), done, todo, page_records(out, name)))
+        print(cost_plan(len(sources), done, todo, bench_totals(out, name)))
         return 0
     chat = ChatSettings(model, refine_thinking_tokens, retry) if pdfs is not None else None
     settings = PageSettings(name, executable, present_tests, chat, filter_pdfs, git_sha())
@@ -121,12 +122,14 @@ def main(
         work = partial(mine_pdf_page, settings=settings, client=client)
     else:
         work = partial(mine_html_file, settings=settings)
-    started, records = now_iso(), out / RUN_RECORDS
+    started, records, before = now_iso(), out / RUN_RECORDS, bench_totals(out, name)
     done = lambda source: is_finished(out, key(source))  # noqa: E731
     counts = map_items(remember_drops(work, out, key), sources, records, run, tool=TOOL, key=key,
                        sink=BenchWriter(out), done=done, stop_after=max_pages, config=config)  # fmt: skip
     totals = write_test_file(out, name)
-    logger.info("%s: this run: %s; the folder: %s", TOOL, counts.line(), totals.as_dict())
+    spent = totals.tokens_in - before.tokens_in, totals.tokens_out - before.tokens_out
+    logger.info("%s: this run: %s, tokens in %d, out %d", TOOL, counts.line(), *spent)
+    logger.info("%s: the folder: %s", TOOL, totals.as_dict())
     write_meta(records / "_meta.json", TOOL, config, counts.as_dict() | {"bench": totals.as_dict()}, started)
     if pairs is not None and totals.pages:
         records = page_records(out, name)

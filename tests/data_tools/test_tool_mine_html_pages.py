@@ -94,7 +94,7 @@ def test_pages_become_a_bench_folder(mined):
     lines = [json.loads(line) for line in mined["first_dropped"].splitlines()]
     reasons = {line["item"].split("/")[-1].split("-")[0]: line["reason"] for line in lines}
     remembered = [json.loads(p.read_text()) for p in (bench / "pages" / "synthetic").glob("*.dropped.json")]
-    assert sorted(remembered, key=str) == sorted(lines, key=str)
+    assert sorted(({k: n[k] for k in ("item", "reason")} for n in remembered), key=str) == sorted(lines, key=str)
     assert reasons == {
         "turned": "not upright (ROTATED_90)",
         "minutes": "overflows one page (4 pages at scale 0.5)",
@@ -118,7 +118,9 @@ def test_pages_become_a_bench_folder(mined):
     assert reference.startswith("---\nprimary_language: en\n") and "Soil moisture" in reference
     assert "Northern Survey Institute" not in reference  # the running header is left out, and tested absent
     meta = mined["first_meta"]
-    assert meta["counts"]["bench"]["tokens_in"] == record["tokens_in"] and meta["counts"]["processed"] == 1
+    spent_on_drops = sum(json.loads(p.read_text())["tokens_in"] for p in record_path.parent.glob("*.dropped.json"))
+    assert spent_on_drops > 0 and meta["counts"]["processed"] == 1
+    assert meta["counts"]["bench"]["tokens_in"] == record["tokens_in"] + spent_on_drops
     assert meta["counts"]["bench"]["tests_dropped_failing_the_reference"] == record["tests_failed_by_reference"]
     assert f"{stem}: {len(tests)} tests, {record['tokens_in']} tokens in" in mined["log"]
 
@@ -219,7 +221,9 @@ def test_dry_run_projects_the_cost_and_requests_nothing(mined, capsys):
     printed = capsys.readouterr().out
     record = json.loads(next(p for p in (mined["bench"] / "pages" / "synthetic").glob("report-*.json")).read_text())
     assert "4 inputs; 4 pages already in the folder; 0 to mine" in printed
-    assert f"{record['tokens_in']:,} in, {record['tokens_out']:,} out (over 1 pages)" in printed
+    spent = json.loads((mined["bench"] / "pages" / "_meta.json").read_text())["counts"]["bench"]
+    assert spent["tokens_in"] > record["tokens_in"]  # the dropped pages' requests are counted too
+    assert f"{spent['tokens_in'] / 4:,.0f} in, {spent['tokens_out'] / 4:,.0f} out (over 4 pages, 1 kept)" in printed
     assert sorted((p.as_posix(), p.stat().st_mtime_ns) for p in mined["bench"].rglob("*")) == before
     assert mined["server"].chat_calls == calls
 

@@ -46,10 +46,28 @@ def extract_code_block(text: str) -> str | None:
     return None
 
 
+class DroppedPage(Drop):
+    """A page dropped after some requests: they are kept so that their tokens are counted too."""
+
+    def __init__(self, reason: str, replies: list[Reply]):
+        super().__init__(reason)
+        self.replies = replies
+
+
 def mine_html(client: Any, settings: ChatSettings, png: bytes, geometry: PageGeometry, chromium: str) -> MinedHtml:
-    """The four requests for one page image; `Drop` (with the reason) for a turned page or an unusable answer."""
-    width, height = geometry.viewport
+    """The four requests for one page image; `DroppedPage` (the reason, the requests) for a turned page or an
+    unusable answer."""
     replies: list[Reply] = []
+    try:
+        return _conversation(client, settings, png, geometry, chromium, replies)
+    except Drop as reason:
+        raise DroppedPage(str(reason), replies) from None
+
+
+def _conversation(
+    client, settings: ChatSettings, png: bytes, geometry: PageGeometry, chromium: str, replies
+) -> MinedHtml:
+    width, height = geometry.viewport
 
     def asked(step: str, content: list, max_tokens: int, temperature: float, **extra: Any) -> Reply:
         reply = ask(client, settings.model, content, step=step, max_tokens=max_tokens, temperature=temperature,

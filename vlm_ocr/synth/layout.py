@@ -73,7 +73,12 @@ def remember_drops(work: Callable[[Any], Outputs], bench: Path, key: Callable[[A
         try:
             return work(item)
         except Drop as reason:
+            replies = getattr(reason, "replies", ())  # the requests a page cost before it was dropped
             note = {"item": key(item), "reason": str(reason)}
+            note |= {
+                "tokens_in": sum(r.prompt_tokens for r in replies),
+                "tokens_out": sum(r.completion_tokens for r in replies),
+            }
             atomic_write_text(bench / drop_key(key(item)), json.dumps(note, ensure_ascii=False) + "\n")
             raise
 
@@ -107,9 +112,11 @@ class BenchWriter:
 
 @dataclass
 class BenchTotals:
-    """What the bench folder holds (every finished page, this run's and earlier runs')."""
+    """What the bench folder holds (every finished page, this run's and earlier runs'), and the tokens spent on
+    it, the dropped pages' requests included."""
 
     pages: int = 0
+    dropped: int = 0
     tests: Counter = field(default_factory=Counter)
     failed_by_reference: Counter = field(default_factory=Counter)
     tokens_in: int = 0
@@ -118,6 +125,7 @@ class BenchTotals:
     def as_dict(self) -> dict[str, Any]:
         return {
             "pages": self.pages,
+            "pages_dropped": self.dropped,
             "tests": dict(sorted(self.tests.items())),
             "tests_dropped_failing_the_reference": dict(sorted(self.failed_by_reference.items())),
             "tokens_in": self.tokens_in,
@@ -131,19 +139,27 @@ def page_records(bench: Path, name: str) -> list[dict]:
     return [json.loads(path.read_text(encoding="utf-8")) for path in paths]
 
 
-def write_test_file(bench: Path, name: str) -> BenchTotals:
-    """`<name>.jsonl` from every page record, in page order, replaced atomically; the folder's totals."""
+def bench_totals(bench: Path, name: str) -> BenchTotals:
     totals = BenchTotals()
-    lines = []
     for record in page_records(bench, name):
         totals.pages += 1
         totals.tests.update(test["type"] for test in record["tests"])
         totals.failed_by_reference.update(record["tests_failed_by_reference"])
         totals.tokens_in += record["tokens_in"]
         totals.tokens_out += record["tokens_out"]
-        lines += [json.dumps(test, ensure_ascii=False) + "\n" for test in record["tests"]]
-    atomic_write_text(bench / f"{name}.jsonl", "".join(lines))
+    for path in (bench / "pages" / name).glob("*.dropped.json"):
+        note = json.loads(path.read_text(encoding="utf-8"))
+        totals.dropped += 1
+        totals.tokens_in += note.get("tokens_in", 0)
+        totals.tokens_out += note.get("tokens_out", 0)
     return totals
+
+
+def write_test_file(bench: Path, name: str) -> BenchTotals:
+    """`<name>.jsonl` from every page record, in page order, replaced atomically; the folder's totals."""
+    lines = [json.dumps(t, ensure_ascii=False) + "\n" for record in page_records(bench, name) for t in record["tests"]]
+    atomic_write_text(bench / f"{name}.jsonl", "".join(lines))
+    return bench_totals(bench, name)
 
 
 def pair_outputs(bench: Path, record: dict) -> Outputs:
@@ -156,13 +172,16 @@ def pair_outputs(bench: Path, record: dict) -> Outputs:
     }
 
 
-def cost_plan(inputs: int, done: int, todo: int, records: list[dict]) -> str:
-    """What a dry run prints: the pages left, and their tokens projected from the finished pages' mean."""
+def cost_plan(inputs: int, done: int, todo: int, totals: BenchTotals) -> str:
+    """What a dry run prints: the pages left, and their tokens projected from what the pages tried so far cost
+    (dropped ones included)."""
     lines = [f"{inputs} inputs; {done} pages already in the folder; {todo} to mine"]
-    if not records:
+    tried = totals.pages + totals.dropped
+    if not tried:
         return "\n".join([*lines, "no finished page to project tokens from: mine a few first (--max-pages 3)"])
-    mean_in = sum(r["tokens_in"] for r in records) / len(records)
-    mean_out = sum(r["tokens_out"] for r in records) / len(records)
-    lines.append(f"tokens per finished page: {mean_in:,.0f} in, {mean_out:,.0f} out (over {len(records)} pages)")
+    mean_in, mean_out = totals.tokens_in / tried, totals.tokens_out / tried
+    lines.append(
+        f"tokens per page tried: {mean_in:,.0f} in, {mean_out:,.0f} out (over {tried} pages, {totals.pages} kept)"
+    )
     lines.append(f"projected for {todo} pages: {mean_in * todo:,.0f} in, {mean_out * todo:,.0f} out")
     return "\n".join(lines)
