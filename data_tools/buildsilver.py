@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import tempfile
 from collections.abc import Iterable
@@ -94,16 +93,6 @@ def candidate_pdfs(glob_path: str | None, path_list: Path | None) -> list[str]:
     return candidates
 
 
-def common_root(paths: list[str]) -> str:
-    """The deepest folder (or s3 prefix) holding every path: custom_ids are relative to it."""
-    if not paths:
-        return "."
-    if fs.is_s3(paths[0]):
-        prefix = os.path.commonprefix(paths)
-        return prefix[: prefix.rfind("/")]
-    return os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
-
-
 def main(
     *,
     glob_path: str | None = None,
@@ -144,7 +133,7 @@ def main(
     candidates = candidate_pdfs(glob_path, path_list)
     rng = random.Random(seed)
     paths = reservoir_sample(candidates, reservoir_size or 10 * num_sample_docs, rng)
-    root = common_root(paths)
+    root = fs.common_root(paths)
     logger.info("%d candidate PDFs, %d sampled; custom_ids are relative to %s", len(candidates), len(paths), root)
     config = {k: v for k, v in locals().items() if k in main.__annotations__} | {"pdf_root": root}
     writer = RolloverWriter(output, "output_{}.jsonl", key_of=lambda custom_id: custom_id.split("#page=")[0])

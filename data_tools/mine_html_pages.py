@@ -4,16 +4,12 @@ the tests come from the HTML (olmOCR 2's RL data)."""
 from __future__ import annotations
 
 import logging
-import random
 from functools import partial
 from pathlib import Path
 
-from data_tools.buildsilver import common_root
 from vlm_ocr.errors import InputError
 from vlm_ocr.katex.render import find_renderer
-from vlm_ocr.prep import fs
 from vlm_ocr.prep.fetch import RetryPolicy
-from vlm_ocr.prep.input_paths import require_dir
 from vlm_ocr.prep.meta import git_sha, now_iso, write_meta
 from vlm_ocr.prep.openai_client import make_client
 from vlm_ocr.prep.runner import RunArgs, map_items
@@ -30,32 +26,13 @@ from vlm_ocr.synth.layout import (
     remember_drops,
     write_test_file,
 )
-from vlm_ocr.synth.page import PageSettings, Source, meta_of, mine_html_file, mine_pdf_page
+from vlm_ocr.synth.page import PageSettings, Source, meta_of, mine_html_file, mine_pdf_page, sources_of
 from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
 TOOL = "mine_html_pages"
 CHAT_RETRY = RetryPolicy(timeout_s=900.0)
 RUN = RunArgs(workers=4)
-
-
-def sources_of(pdfs: str | None, from_html: Path | None, seed: int) -> list[Source]:
-    """The input files in processing order: PDFs shuffled by the seed (as the original), HTML files sorted."""
-    if (pdfs is None) == (from_html is None):
-        raise InputError("give --pdfs or --from-html (one of them)", "--pdfs 'DIR/**/*.pdf', or --from-html DIR")
-    if from_html is not None:
-        root = require_dir(from_html, "--from-html", "pass a folder of .html files").resolve()
-        files = sorted(root.rglob("*.html"))
-        if not files:
-            raise InputError(f"--from-html {from_html}: no .html file in it", "pass a folder of .html pages")
-        return [Source(str(path), path.relative_to(root).as_posix()) for path in files]
-    paths = [path for path in fs.glob_paths(pdfs) if path.lower().endswith(".pdf")]
-    if not paths:
-        raise InputError(f"--pdfs {pdfs}: matches no PDF", "check the pattern, and quote it ('DIR/**/*.pdf')")
-    root = common_root(paths)
-    sources = [Source(path, fs.relative_to(path, root)) for path in paths]
-    random.Random(seed).shuffle(sources)
-    return sources
 
 
 def main(
@@ -91,7 +68,8 @@ def main(
         base_url: OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.
         pairs: Also write single-page (PDF, Markdown) pairs for the SFT data here.
         name: Test file `<name>.jsonl` and sub-folder of pdfs/ and claude_original/.
-        max_pages: Stop once the bench folder holds this many pages (for a cost estimate: run a few, then --dry-run).
+        max_pages: Stop once this many pages are finished, kept or dropped, earlier runs' included (a cost
+            estimate: mine a few, then --dry-run).
         dry_run: Print what would be mined and the token cost projected from finished pages; request nothing.
         seed: Seed of the order in which PDFs are taken.
         present_tests: Present tests per page, on sentences no order test uses (0: the original's tests only).
@@ -106,6 +84,8 @@ def main(
     sources = sources_of(pdfs, from_html, seed)
     if pdfs is not None and model is None and not dry_run:
         raise InputError("--pdfs needs --model", "name the chat model, e.g. --model claude-sonnet-4-5-20250929")
+    if present_tests < 0 or (max_pages is not None and max_pages < 1):
+        raise InputError("--present-tests must be >= 0 and --max-pages >= 1", "pass a count that can be met")
     if _bad_name(name):
         raise InputError(f"--name {name!r} is not a plain folder name", "use letters, digits, '-' or '_'")
     executable = _chromium(chromium)

@@ -126,12 +126,16 @@ def test_pages_become_a_bench_folder(mined):
 
 
 def test_the_conversation_is_the_originals(mined):
-    requests = mined["server"].chat_requests
-    html_request = next(r for r in requests if "Render this document" in json.dumps(r))
-    text = html_request["messages"][0]["content"][1]["text"]
-    assert "fixed viewport size of 768 pixels wide by 1024 pixels tall" in text and "single-column" in text
+    requests = mined["server"].chat_requests  # four pages' requests, in the order two workers sent them
+
+    def the_good_pages(marker: str, size: str) -> dict:
+        (request,) = [r for r in requests if marker in json.dumps(r) and size in json.dumps(r)]
+        return request
+
+    html_request = the_good_pages("Render this document", "fixed viewport size of 768 pixels wide by 1024 pixels tall")
+    assert "single-column" in html_request["messages"][0]["content"][1]["text"]  # the analysis it was given
     assert html_request["temperature"] == 0.2 and html_request["max_completion_tokens"] == 20000
-    refinement = next(r for r in requests if "two images" in json.dumps(r))
+    refinement = the_good_pages("two images", "viewed at 768x1024 pixels")
     parts = refinement["messages"][0]["content"]
     assert [p["type"] for p in parts] == ["text", "image_url", "text", "image_url", "text", "text"]
     assert "Inventory of the east storehouse" in parts[-1]["text"]  # the draft it revises

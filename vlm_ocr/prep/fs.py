@@ -65,6 +65,16 @@ def relative_to(path: str, root: str) -> str:
     return rel
 
 
+def common_root(paths: list[str]) -> str:
+    """The deepest folder (or s3 prefix) holding every path (the root the tools name their inputs relative to)."""
+    if not paths:
+        return "."
+    if is_s3(paths[0]):
+        prefix = os.path.commonprefix(paths)
+        return prefix[: prefix.rfind("/")]
+    return os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+
+
 @functools.cache
 def _s3_filesystem(pid: int) -> fsspec.AbstractFileSystem:
     # one per process, outside fsspec's instance cache; no listings cache, so a tool lists what it (or its

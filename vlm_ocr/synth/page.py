@@ -14,9 +14,11 @@ from typing import Any
 
 from bs4 import BeautifulSoup
 
+from vlm_ocr.errors import InputError
 from vlm_ocr.katex.render import find_renderer
 from vlm_ocr.pages.pdf import page_count
 from vlm_ocr.prep import fs
+from vlm_ocr.prep.input_paths import require_dir
 from vlm_ocr.prep.ordered_pool import Drop
 from vlm_ocr.prep.pdf_filter import filter_reason
 from vlm_ocr.prep.runner import Outputs
@@ -57,6 +59,25 @@ class Source:
     @property
     def pdf_id(self) -> str:
         return pdf_id_of(self.relative)
+
+
+def sources_of(pdfs: str | None, from_html: Path | None, seed: int) -> list[Source]:
+    """The input files in processing order: PDFs shuffled by the seed (as the original), HTML files sorted."""
+    if (pdfs is None) == (from_html is None):
+        raise InputError("give --pdfs or --from-html (one of them)", "--pdfs 'DIR/**/*.pdf', or --from-html DIR")
+    if from_html is not None:
+        root = require_dir(from_html, "--from-html", "pass a folder of .html files").resolve()
+        files = sorted(root.rglob("*.html"))
+        if not files:
+            raise InputError(f"--from-html {from_html}: no .html file in it", "pass a folder of .html pages")
+        return [Source(str(path), path.relative_to(root).as_posix()) for path in files]
+    paths = [path for path in fs.glob_paths(pdfs) if path.lower().endswith(".pdf")]
+    if not paths:
+        raise InputError(f"--pdfs {pdfs}: matches no PDF", "check the pattern, and quote it ('DIR/**/*.pdf')")
+    root = fs.common_root(paths)
+    sources = [Source(path, fs.relative_to(path, root)) for path in paths]
+    random.Random(seed).shuffle(sources)
+    return sources
 
 
 def mine_pdf_page(source: Source, settings: PageSettings, client: Any) -> Outputs:
