@@ -88,7 +88,6 @@ def main(
         raise InputError("--present-tests must be >= 0 and --max-pages >= 1", "pass a count that can be met")
     if _bad_name(name):
         raise InputError(f"--name {name!r} is not a plain folder name", "use letters, digits, '-' or '_'")
-    executable = _chromium(chromium)
     key = partial(_record_of, name=name, html=from_html is not None)
     if dry_run:
         done = sum(is_finished(out, key(source)) for source in sources)
@@ -96,7 +95,7 @@ def main(
         print(cost_plan(len(sources), done, todo, bench_totals(out, name)))
         return 0
     chat = ChatSettings(model, refine_thinking_tokens, retry) if pdfs is not None else None
-    settings = PageSettings(name, executable, present_tests, chat, filter_pdfs, git_sha())
+    settings = PageSettings(name, _chromium(chromium), present_tests, chat, filter_pdfs, git_sha())
     if chat is not None:
         client = make_client(max_retries=0, timeout_s=retry.timeout_s, base_url=base_url)
         work = partial(mine_pdf_page, settings=settings, client=client)
@@ -112,9 +111,9 @@ def main(
     logger.info("%s: the folder: %s", TOOL, totals.as_dict())
     write_meta(records / "_meta.json", TOOL, config, counts.as_dict() | {"bench": totals.as_dict()}, started)
     if pairs is not None and totals.pages:
-        records = page_records(out, name)
         pair_key = lambda r: f"{r['name']}/{r['pdf_id']}_page{r['page']}.md"  # noqa: E731
-        map_items(partial(pair_outputs, out), records, pairs, run, tool=TOOL, key=pair_key, stage="pairs")
+        finished = page_records(out, name)
+        map_items(partial(pair_outputs, out), finished, pairs, run, tool=TOOL, key=pair_key, stage="pairs")
     if not totals.pages:
         logger.error("%s: no page made it into %s (see %s/dropped.jsonl and errors.jsonl)", TOOL, out, RUN_RECORDS)
     return 1 if counts.failed or not totals.pages else 0
