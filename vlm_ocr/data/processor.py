@@ -58,7 +58,7 @@ class QwenInputs:
         image_grid_thw (1, 3), and mm_token_type_ids (L,: 1 on image tokens) when the processor gives it
         (transformers 5 needs it for the multimodal rope positions; without it the model silently uses 1D
         positions)."""
-        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = self.render_prompt(messages)
         encoded = self.processor(text=[text], images=[image], return_tensors="pt")
         prompt = {
             "input_ids": encoded["input_ids"][0],
@@ -70,9 +70,14 @@ class QwenInputs:
             prompt["mm_token_type_ids"] = encoded["mm_token_type_ids"][0]
         return prompt
 
+    def render_prompt(self, messages: list[dict]) -> str:
+        """The chat template's prompt, with the generation prompt and the family's template options."""
+        options = self.family.chat_template_kwargs
+        return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True, **options)
+
     def prompt_text_tokens(self, messages: list[dict]) -> int:
         """Prompt tokens besides the image's: a sample's length is this + its image tokens + its answer's."""
-        text = self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        text = self.render_prompt(messages)
         ids = self.processor.tokenizer(text)["input_ids"]
         return len(ids) - ids.count(self.processor.tokenizer.convert_tokens_to_ids(self.processor.image_token))
 

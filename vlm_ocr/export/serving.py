@@ -27,8 +27,8 @@ def inference_settings(messages: list[dict[str, Any]], render: Any, generation: 
         "how_to": (
             "render each page with vlm_ocr.pages.pdf.render_page(pdf, page_index, RenderSpec(**render)) (olmOCR's "
             "rendering: with page_box media, pdftoppm -r longest_side * 72 / longest MediaBox side); put the image "
-            "where messages has {'type': 'image'}; apply the processor's chat template with add_generation_prompt; "
-            "generate with these settings, stopping at the end-of-turn token (stop_tokens)"
+            "where messages has {'type': 'image'}; apply the processor's chat template with add_generation_prompt and "
+            "chat_template_kwargs; generate with these settings, stopping at stop_tokens"
         ),
     }
 
@@ -40,7 +40,8 @@ def write_serving_files(folder: Path, processor: Any, settings: dict[str, Any] |
     folder = Path(folder)
     if settings is not None:
         family = family_of_model(model)
-        settings = {**settings, "stop_tokens": [family.end_of_turn, family.end_of_text]}
+        stops = [family.end_of_turn, family.end_of_text]
+        settings = {**settings, "chat_template_kwargs": dict(family.chat_template_kwargs), "stop_tokens": stops}
     processor.image_processor.save_pretrained(folder)  # preprocessor_config.json
     template = processor.chat_template or processor.tokenizer.chat_template
     atomic_write_text(folder / "chat_template.json", json.dumps({"chat_template": template}, indent=2) + "\n")

@@ -20,6 +20,11 @@ def packed_position_ids(language_model: Any, batch: dict[str, Any]) -> torch.Ten
     refusal = family_of_model(language_model).packing_refusal
     if refusal is not None:
         raise UsageError(refusal)
+    return page_position_ids(language_model, batch)
+
+
+def page_position_ids(language_model: Any, batch: dict[str, Any]) -> torch.Tensor:
+    """packed_position_ids without the family's refusal (what each page's positions are, packable or not)."""
     input_ids = batch["input_ids"]
     rows, length = input_ids.shape
     positions = torch.zeros(4, rows, length, dtype=torch.long, device=input_ids.device)

@@ -28,6 +28,7 @@ class ModelFamily:
     processor_class: str
     video_processor_class: str
     chat_template: str
+    chat_template_kwargs: Mapping[str, Any]  # passed to every apply_chat_template (training, predict, serving)
     presets: Mapping[str, Shape]  # make-tiny-model's presets of this family, by name
     build_config: Callable[[Shape, int | None, int | None], Any]  # (shape, decoder_layers, vision_depth) -> config
     build_tokenizer: Callable[[], Any]  # the real tokenizer files with the family's chat template

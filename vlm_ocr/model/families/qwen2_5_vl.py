@@ -114,6 +114,7 @@ QWEN2_5_VL = ModelFamily(
     processor_class="Qwen2_5_VLProcessor",
     video_processor_class="Qwen2VLVideoProcessor",
     chat_template=QWEN2_5_VL_TEMPLATE,
+    chat_template_kwargs={},
     presets=PRESETS,
     build_config=build_config,
     build_tokenizer=qwen3_tokenizer,  # Qwen2.5's vocabulary and added tokens, plus Qwen3's four

@@ -159,6 +159,8 @@ QWEN3_5 = ModelFamily(
     processor_class="Qwen3VLProcessor",
     video_processor_class="Qwen3VLVideoProcessor",
     chat_template=QWEN3_5_TEMPLATE,
+    # the released template opens a reasoning block (`<think>\n`) unless told otherwise: OCR answers come without
+    chat_template_kwargs={"enable_thinking": False},
     presets=PRESETS,
     build_config=build_config,
     build_tokenizer=qwen3_5_tokenizer,

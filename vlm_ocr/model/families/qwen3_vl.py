@@ -147,6 +147,7 @@ QWEN3_VL = ModelFamily(
     processor_class="Qwen3VLProcessor",
     video_processor_class="Qwen3VLVideoProcessor",
     chat_template=QWEN3_VL_TEMPLATE,
+    chat_template_kwargs={},
     presets=PRESETS,
     build_config=build_config,
     build_tokenizer=qwen3_tokenizer,
