@@ -160,3 +160,17 @@ def test_rotary_frequencies_stay_float32_through_casts(model_type, family_model_
     model = load_model(str(family_model_dir(model_type)), "bfloat16", "sdpa").to(torch.bfloat16)
     state = frequencies_state(model)
     assert len(state) == 4 and set(state.values()) == {FLOAT32_AND_FRESH}  # text and vision rotary, both buffers
+
+
+@FAMILY_TYPES
+def test_liger_kernels_patch_the_familys_classes(model_type):
+    """Each family names its own Liger patch (GPU only; without liger-kernel the run says which one it needs)."""
+    from vlm_ocr.model.families import family_for
+    from vlm_ocr.model.liger import apply_liger_kernels
+
+    family = family_for(model_type)
+    if importlib.util.find_spec("liger_kernel") is not None:
+        pytest.skip("liger-kernel is installed: its patch runs on a GPU (tests/test_gpu.py)")
+    with pytest.raises(RuntimeError, match=f"needs liger-kernel with {family.liger[0]}"):
+        apply_liger_kernels(family)
+    assert family.liger[0].endswith(model_type)

@@ -80,7 +80,7 @@ CPU_RUN = [  # one CPU process, one step, nothing written: the config's strategy
         ("ddp.yaml", "DDPStrategy", "qwen2_5_vl"),
         ("fsdp.yaml", "FSDP2Strategy", "qwen2_5_vl"),
         ("fsdp.yaml", "FSDP2Strategy", "qwen3_vl"),
-        ("fsdp.yaml", "FSDP2Strategy", "qwen3_5"),
+        pytest.param("fsdp.yaml", "FSDP2Strategy", "qwen3_5", marks=pytest.mark.slow),  # the delta rule: slow here
     ],
 )
 def test_cluster_configs_train_with_float32_rotary_frequencies(
