@@ -92,6 +92,7 @@ def text_row(tokens: int) -> dict:
         "attention_mask": torch.ones_like(ids),
         "labels": labels,
         "image_grid_thw": torch.zeros(0, 3, dtype=torch.long),
+        "mm_token_type_ids": torch.zeros_like(ids),  # as the processor marks a row without image tokens
         "num_pages": 1,
         "dropped": [],
         "truncated": 0,
