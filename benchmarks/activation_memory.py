@@ -1,17 +1,18 @@
-"""Memory of full fine-tuning at the Qwen2.5-VL-7B shape, from what autograd really saves, on a CPU.
+"""Memory of full fine-tuning at a released shape (default Qwen2.5-VL-7B), from what autograd really saves, on a CPU.
 
-    python benchmarks/activation_memory.py --pack-tokens 8192
+    python benchmarks/activation_memory.py --pack-tokens 8192 [--preset qwen3-vl-8b]
 
-Writes the 7B shape with random weights but only two decoder layers (and one vision block) as a Hugging Face
-folder, and trains it the way a run does: `VlmOcrModule` loads it with `from_pretrained`, a Lightning Trainer
+Writes the preset's shape with random weights but only three decoder layers (and one vision block) as a Hugging
+Face folder, and trains it the way a run does: `VlmOcrModule` loads it with `from_pretrained`, a Lightning Trainer
 (`bf16-true`) fits it on one text-only row, once without and once with `model.gradient_checkpointing`. In the first
 step's forward it records every tensor autograd saves for backward plus what each decoder layer's activation
 checkpoint keeps (the layer's inputs), weights excluded, then stops the fit before backward. That gives the bytes
-per token per decoder layer kept until backward, which do not depend on the depth or, with page-by-page attention,
-on the row length; with checkpointing working, a layer keeps only its input. It then projects the peak of a
-training step of the full model (weights, gradients, optimizer state, activations of one pack, one decoder layer
-recomputed in backward) for each optimizer, with and without checkpointing, in GiB (the training benchmark's unit),
-against the 120 GB target and an H200's 139 GiB.
+per token per decoder layer kept until backward (the second layer; for a hybrid family the second and third are one
+of each kind, weighted by how many of each the full model has), which do not depend on the depth or, with
+page-by-page attention, on the row length; with checkpointing working, a layer keeps only its input. It then
+projects the peak of a training step of the full model (weights, gradients, optimizer state, activations of one
+pack, one decoder layer recomputed in backward) for each optimizer, with and without checkpointing, in GiB (the
+training benchmark's unit), against the 120 GB target and an H200's 139 GiB.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import lightning as L
 import torch
 
 from vlm_ocr.model.architecture import build_config
+from vlm_ocr.model.families import PRESETS
 from vlm_ocr.model.module import VlmOcrModule
 
 GIB = 2**30  # as torch.cuda.max_memory_allocated is reported by the training benchmark
@@ -69,7 +71,7 @@ class SavedBytesPerLayer(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         self._weights = {p.untyped_storage().data_ptr() for p in pl_module.parameters()}
-        decoder = pl_module.model.model.language_model
+        decoder = pl_module.model.get_decoder()
         for layer in [*decoder.layers, decoder.norm]:  # the final norm and the loss get their own bucket
             layer.register_forward_pre_hook(self._start_layer, with_kwargs=True)
         self._saving = torch.autograd.graph.saved_tensors_hooks(self._count, lambda tensor: tensor)
@@ -90,15 +92,16 @@ def text_row(tokens: int) -> dict:
         "attention_mask": torch.ones_like(ids),
         "labels": labels,
         "image_grid_thw": torch.zeros(0, 3, dtype=torch.long),
+        "mm_token_type_ids": torch.zeros_like(ids),  # as the processor marks a row without image tokens
         "num_pages": 1,
         "dropped": [],
         "truncated": 0,
     }
 
 
-def saved_bytes_per_token_per_layer(folder: Path, tokens: int, checkpointing: bool) -> float:
-    """Measured through VlmOcrModule in a bf16-true Trainer.fit, on the second layer: nothing of the embedding, the
-    rotary tables or the final norm."""
+def saved_bytes_per_token_per_layer(folder: Path, tokens: int, checkpointing: bool) -> tuple[float, float]:
+    """Measured through VlmOcrModule in a bf16-true Trainer.fit, on the second and third layers: nothing of the
+    embedding, the rotary tables or the final norm."""
     meter = SavedBytesPerLayer()
     module = VlmOcrModule(str(folder), dtype="bfloat16", gradient_checkpointing=checkpointing)
     trainer = L.Trainer(
@@ -117,44 +120,58 @@ def saved_bytes_per_token_per_layer(folder: Path, tokens: int, checkpointing: bo
         trainer.fit(module, train_dataloaders=loader)
     except ForwardMeasured:
         pass
-    assert len(meter.per_layer) == 4, "the forward did not reach both decoder layers and the final norm"
-    return meter.per_layer[2] / tokens
+    assert len(meter.per_layer) == 5, "the forward did not reach the three decoder layers and the final norm"
+    return meter.per_layer[2] / tokens, meter.per_layer[3] / tokens
 
 
-def write_probe_model(folder: Path) -> tuple[int, int]:
-    """Save the 7B shape with two decoder layers and one vision block; (trainable, all) parameters of the full 7B
-    model with the vision tower frozen."""
-    from transformers import Qwen2_5_VLForConditionalGeneration
+PROBE_LAYERS = 3  # the second and third are measured (a hybrid family's probe has one of each kind there)
 
-    full = build_config("qwen2.5-vl-7b")
-    config = build_config("qwen2.5-vl-7b", decoder_layers=2, vision_depth=1)
+
+def layer_kinds(config) -> list[str]:
+    text = config.text_config
+    return list(getattr(text, "layer_types", None) or ["full_attention"] * text.num_hidden_layers)
+
+
+def write_probe_model(folder: Path, preset: str) -> tuple[int, int, list[str], list[str]]:
+    """Save the preset's shape with PROBE_LAYERS decoder layers and one vision block. Returns (trainable, all)
+    parameters of the full model with the vision tower frozen (counted on the meta device), the full model's decoder
+    layer kinds and the probe's."""
+    family = PRESETS[preset]
+    full = build_config(preset)
+    config = build_config(preset, decoder_layers=PROBE_LAYERS, vision_depth=1)
+    with torch.device("meta"):
+        whole = family.load_class()._from_config(full)
+    numel = {name: p.numel() for name, p in whole.named_parameters()}
+    total, vision = sum(numel.values()), sum(numel[name] for name in family.parts(whole)["vision"])
     torch.set_default_dtype(torch.bfloat16)
-    model = Qwen2_5_VLForConditionalGeneration._from_config(config)
+    model = family.load_class()._from_config(config)
     torch.set_default_dtype(torch.float32)
     model.save_pretrained(folder)
-    layer_params = sum(p.numel() for p in model.model.language_model.layers[0].parameters())
-    vision_blocks = sum(p.numel() for p in model.model.visual.blocks.parameters())
-    kept = sum(p.numel() for p in model.parameters()) - 2 * layer_params - vision_blocks
-    full_vision_blocks = vision_blocks * full.vision_config.depth
-    total = kept + full.text_config.num_hidden_layers * layer_params + full_vision_blocks
-    trainable = total - full_vision_blocks - sum(p.numel() for p in model.model.visual.patch_embed.parameters())
-    return trainable, total
+    return total - vision, total, layer_kinds(full), layer_kinds(config)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pack-tokens", type=int, default=8192)
     parser.add_argument("--probe-tokens", type=int, default=1024, help="row length of the measurement")
+    shapes = sorted(name for name in PRESETS if not name.endswith("tiny"))
+    parser.add_argument("--preset", default="qwen2.5-vl-7b", choices=shapes, help="the released shape to project")
     args = parser.parse_args()
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:
-        trainable, total = write_probe_model(Path(tmp))
-        per_token = saved_bytes_per_token_per_layer(Path(tmp), args.probe_tokens, checkpointing=False)
-        per_token_kept = saved_bytes_per_token_per_layer(Path(tmp), args.probe_tokens, checkpointing=True)
-    layers = 28
+        trainable, total, kinds, probe_kinds = write_probe_model(Path(tmp), args.preset)
+        measured = saved_bytes_per_token_per_layer(Path(tmp), args.probe_tokens, checkpointing=False)
+        measured_kept = saved_bytes_per_token_per_layer(Path(tmp), args.probe_tokens, checkpointing=True)
+    # per kind of layer: the second layer's figure, the third's for a kind only it has
+    by_kind = {kind: value for kind, value in reversed(list(zip(probe_kinds[1:], measured, strict=True)))}
+    by_kind_kept = {kind: value for kind, value in reversed(list(zip(probe_kinds[1:], measured_kept, strict=True)))}
+    layers = len(kinds)
+    per_token = sum(by_kind[kind] for kind in kinds) / layers  # the mean over the full model's layers
+    per_token_kept = sum(by_kind_kept[kind] for kind in kinds) / layers
     activations = per_token * layers * args.pack_tokens
-    checkpointed = (per_token_kept * layers + per_token) * args.pack_tokens  # kept inputs + one layer recomputed
-    logits_chunk = 2048 * 152_064 * (4 + 2 + 4)  # loss chunk: bf16 logits, fp32 copy, fp32 gradient
+    checkpointed = (per_token_kept * layers + max(by_kind.values())) * args.pack_tokens  # kept + one recomputed
+    vocab = build_config(args.preset).text_config.vocab_size
+    logits_chunk = 2048 * vocab * (4 + 2 + 4)  # loss chunk: bf16 logits, fp32 copy, fp32 gradient
     base = 2 * total + 2 * trainable  # bf16 weights of everything + bf16 gradients of what trains
     projections = {}
     for optimizer, state in OPTIMIZER_BYTES.items():
@@ -165,6 +182,8 @@ def main() -> None:
             "peak_gib_gradient_checkpointing": round((states + checkpointed + logits_chunk) / GIB, 1),
         }
     report = {
+        "preset": args.preset,
+        "activation_kb_per_token_per_layer_by_kind": {kind: round(v / 1024, 1) for kind, v in by_kind.items()},
         "activation_kb_per_token_per_layer": round(per_token / 1024, 1),
         "activation_kb_per_token_per_layer_gradient_checkpointing": round(per_token_kept / 1024, 1),
         "parameters_b": round(total / 1e9, 2),

@@ -27,7 +27,7 @@ from vlm_ocr.data.transforms import (
     RenderPage,
     TextRuleFilter,
 )
-from vlm_ocr.model.architecture import build_processor
+from vlm_ocr.model.families import QWEN2_5_VL
 from vlm_ocr.prep.demo_pairs import generate_sample_data
 
 
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--longest-side", type=int, default=1288)
     parser.add_argument("--pdf-dir", type=Path, default=None, help="real PDFs for a render-only comparison")
     args = parser.parse_args()
-    inputs = QwenInputs(build_processor(), max_length=16384)
+    inputs = QwenInputs(QWEN2_5_VL.build_processor(), max_length=16384, family=QWEN2_5_VL)
     with tempfile.TemporaryDirectory(prefix="vlm_ocr_data_bench_") as tmp:
         root = generate_sample_data(Path(tmp) / "data", train_per_kind=args.pages // 5 + 1, eval_per_kind=0)
         index = build_index(root / "train", workers=1)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from vlm_ocr.data.answer_tokens import AnswerTokens
 from vlm_ocr.data.index import build_index
-from vlm_ocr.model.architecture import qwen_tokenizer_dir
+from vlm_ocr.model.families import QWEN2_5_VL
+from vlm_ocr.model.families.tokenizer_files import qwen3_tokenizer_dir
 from vlm_ocr.prep.demo_pairs import generate_sample_data
 
 
@@ -42,8 +43,8 @@ def main() -> None:
         "--tokenizer", default=None, help="tokenizer folder or hub id that counts answer tokens; `none`: no counting"
     )
     args = parser.parse_args()
-    tokenizer = str(qwen_tokenizer_dir()) if args.tokenizer is None else args.tokenizer
-    counter = None if tokenizer == "none" else AnswerTokens(tokenizer)
+    tokenizer = str(qwen3_tokenizer_dir()) if args.tokenizer is None else args.tokenizer
+    counter = None if tokenizer == "none" else AnswerTokens(tokenizer, end_of_turn=QWEN2_5_VL.end_of_turn)
     root = Path(tempfile.mkdtemp(prefix="vlm_ocr_index_bench_"))
     try:
         start = time.perf_counter()

@@ -28,7 +28,8 @@ from vlm_ocr.data.index import build_index
 from vlm_ocr.data.packing import PackCollator, greedy_packs
 from vlm_ocr.data.processor import IGNORE_INDEX, QwenInputs
 from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ParseFrontMatter, RenderPage
-from vlm_ocr.model.architecture import build_config, build_processor, make_model_folder
+from vlm_ocr.model.architecture import build_config, make_model_folder
+from vlm_ocr.model.families import QWEN2_5_VL
 from vlm_ocr.model.flops import peak_flops_for, step_flops
 from vlm_ocr.model.generate import model_inputs
 from vlm_ocr.model.loading import load_model, resolve_attn_implementation
@@ -67,17 +68,13 @@ class Result:
 def make_model(mode: str, workdir: Path, attn: str, device: str, decoder_layers: int | None):
     if mode == "cpu":
         folder = make_model_folder(workdir / "tiny", "tiny")
-        return load_model(str(folder), "float32", attn), build_processor()
-    from transformers import Qwen2_5_VLForConditionalGeneration
-
+        return load_model(str(folder), "float32", attn), QWEN2_5_VL.build_processor()
     config = build_config("qwen2.5-vl-7b", decoder_layers)  # fewer layers: a quick dry run of the GPU path
     torch.set_default_dtype(torch.bfloat16)
     with torch.device(device):  # built in place in bf16: no slow CPU init, no download
-        model = Qwen2_5_VLForConditionalGeneration._from_config(
-            config, attn_implementation=resolve_attn_implementation(attn)
-        )
+        model = QWEN2_5_VL.load_class()._from_config(config, attn_implementation=resolve_attn_implementation(attn))
     torch.set_default_dtype(torch.float32)
-    return model, build_processor()
+    return model, QWEN2_5_VL.build_processor()
 
 
 def make_samples(workdir: Path, processor, pages: int, longest_side: int, max_tokens: int) -> list[dict]:
@@ -90,7 +87,7 @@ def make_samples(workdir: Path, processor, pages: int, longest_side: int, max_to
         RenderPage(longest_side),
         FormatTarget(),
         BuildMessages(),
-        QwenInputs(processor, max_tokens),
+        QwenInputs(processor, max_tokens, family=QWEN2_5_VL),
     ]
     dataset = PageDataset("bench", records, steps)
     samples = [dataset[i] for i in range(len(dataset))]

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny random Qwen2.5-VL saved like a real checkpoint, generated sample pairs, offline env."""
+"""Shared fixtures: tiny random models of each family saved like real checkpoints, sample pairs, offline env."""
 
 from __future__ import annotations
 
@@ -42,6 +42,26 @@ def tiny_vlm_dir(tmp_path_factory) -> Path:
     from vlm_ocr.model.architecture import make_model_folder
 
     return make_model_folder(tmp_path_factory.mktemp("models") / "tiny-qwen2.5-vl", "tiny", seed=0)
+
+
+FAMILY_PRESETS = {"qwen2_5_vl": "tiny", "qwen3_vl": "qwen3-vl-tiny", "qwen3_5": "qwen3.5-tiny"}
+"""The tiny preset of each model family (by model_type), for tests parametrised over families."""
+
+
+@pytest.fixture(scope="session")
+def family_model_dir(tmp_path_factory, tiny_vlm_dir):
+    """model_type -> that family's tiny random model folder (real tokenizer files), each built once per session."""
+    from vlm_ocr.model.architecture import make_model_folder
+
+    built = {"qwen2_5_vl": tiny_vlm_dir}
+
+    def folder(model_type: str) -> Path:
+        if model_type not in built:
+            preset = FAMILY_PRESETS[model_type]
+            built[model_type] = make_model_folder(tmp_path_factory.mktemp("models") / preset, preset, seed=0)
+        return built[model_type]
+
+    return folder
 
 
 @pytest.fixture(scope="session")

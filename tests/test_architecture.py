@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +26,7 @@ FLOORS: dict[str, float] = {
     "vlm_ocr.bench": 2,
     "vlm_ocr.eval": 2,
     "vlm_ocr.synth": 2.5,  # between the scorer and prep it stands on and the data tool that runs it
+    "vlm_ocr.model.families": 2,  # below the data side and the model: both ask the checkpoint's family
     "data_tools": 3,
     "vlm_ocr.data": 3,
     "vlm_ocr.model": 4,
@@ -138,3 +140,24 @@ def test_data_tools_and_light_verbs_start_without_the_training_stack():
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+FAMILY_MODULES = REPO / "vlm_ocr" / "model" / "families"
+FAMILY_SPECIFIC = re.compile(
+    r"Qwen2_5|Qwen3|Qwen2VL"  # transformers' class names of the families (and Qwen3.5, Qwen3-VL in prose)
+    r"|<\|(im_start|im_end|endoftext|vision_start|vision_end|image_pad|video_pad)\|>"  # special tokens
+    r"|\.visual\b|\bvisual\.|merger\.|deepstack|language_model\.layers"  # attribute paths of parts
+)
+
+
+def test_only_the_family_modules_name_a_family():
+    """Classes, special tokens and attribute paths of a model family live in vlm_ocr/model/families/ only: every
+    other module asks the checkpoint's family (model_type) for them."""
+    found = []
+    for path in module_files().values():
+        if FAMILY_MODULES in path.parents:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if FAMILY_SPECIFIC.search(line):
+                found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
+    assert not found, "ask vlm_ocr.model.families instead:\n" + "\n".join(found)

@@ -18,6 +18,8 @@ RECIPE_OF = {  # every overlay and the recipe it goes on top of
     "packed.yaml": MIX,
     "lora.yaml": TINY,
     "reading.yaml": TINY,
+    "qwen3-vl-8b.yaml": MIX,
+    "qwen3.5-4b.yaml": MIX,
 }
 # What a multi-GPU overlay changes: 8 GPUs x 1 page x 4 = the recipe's 32 pages per optimizer step.
 LAUNCH = {"trainer.devices", "trainer.strategy", "trainer.accumulate_grad_batches", "trainer.val_check_interval"}
@@ -253,3 +255,17 @@ def changed_keys(base, overlaid) -> set[str]:
         for key in before[section]
         if before[section][key] != after[section][key]
     }
+
+
+@pytest.mark.parametrize("overlay", ["qwen3-vl-8b.yaml", "qwen3.5-4b.yaml"])
+def test_base_model_overlays_change_only_the_model_and_the_page_size_its_patch_needs(overlay):
+    """The overlay of a base model names it and renders pages for its 32-pixel tokens (patch 16, merge 2); the
+    recipe's pipeline is otherwise unchanged."""
+    import yaml
+
+    recipe, ours = yaml.safe_load(MIX.read_text()), yaml.safe_load((OVERLAYS / overlay).read_text())
+    assert {key: set(value) for key, value in ours.items()} == {"model": {"pretrained"}, "data": {"transforms"}}
+    render = [step for step in ours["data"]["transforms"] if step["class_path"].endswith("RenderPage")]
+    assert render[0]["init_args"]["longest_side"] % 32 == 0
+    recipe_steps = [s for s in recipe["data"]["transforms"] if not s["class_path"].endswith("RenderPage")]
+    assert [s for s in ours["data"]["transforms"] if not s["class_path"].endswith("RenderPage")] == recipe_steps

@@ -8,8 +8,9 @@ import torch
 pytestmark = pytest.mark.gpu
 
 
+@pytest.mark.parametrize("model_type", ["qwen2_5_vl", "qwen3_vl"])
 @pytest.mark.parametrize("attn", ["sdpa_varlen", "sdpa", "flash_attention_2"])
-def test_bf16_training_step_packed_equals_unpacked(attn, tiny_vlm_dir, sample_data_dir):
+def test_bf16_training_step_packed_equals_unpacked(attn, model_type, family_model_dir, sample_data_dir):
     if attn == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
         pytest.skip("flash-attn is not installed")
     from tiny_setup import datamodule
@@ -17,6 +18,7 @@ def test_bf16_training_step_packed_equals_unpacked(attn, tiny_vlm_dir, sample_da
     from vlm_ocr.data.packing import PackCollator
     from vlm_ocr.model.module import VlmOcrModule
 
+    tiny_vlm_dir = family_model_dir(model_type)
     data = datamodule(tiny_vlm_dir, sample_data_dir, train="train")
     data.setup("fit")
     samples = [s for s in (data.train_set[(0, i)] for i in range(len(data.train_set))) if "dropped" not in s][:3]

@@ -1,3 +1,3 @@
-"""vlm_ocr: fine-tune Qwen2.5-VL into a document OCR model with PyTorch Lightning."""
+"""vlm_ocr: fine-tune vision-language models (the Qwen-VL families) into document OCR models with PyTorch Lightning."""
 
 __version__ = "0.1.0"

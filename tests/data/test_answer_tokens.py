@@ -38,13 +38,12 @@ def planned_and_real(data):
     planned = data.planned_lengths(data.train_set)
     render = data._step(RenderPage).spec
     vision = data.processor.image_processor
-    bounds, grid = (vision.size["shortest_edge"], vision.size["longest_edge"]), (vision.patch_size, vision.merge_size)
     rows = []
     for i, page in enumerate(data.train_set.pages):
         sample = data.train_set[(0, i)]
         if "dropped" in sample:
             continue
-        image = image_tokens(page.width_pt, page.height_pt, render, *bounds, *grid)
+        image = image_tokens(page.width_pt, page.height_pt, render, vision)
         rows.append((planned[i], len(sample["input_ids"]), 160 + image + answer_estimate(page.text_chars)))
     return rows
 
@@ -80,7 +79,9 @@ def test_warm_index_does_not_tokenize_and_a_new_tokenizer_recounts(tmp_path, tin
     tokenizer.add_tokens(["Method"])
     tokenizer.save_pretrained(other)
     load_tokenizer.cache_clear()
-    recounted = build_index(root, cache_dir=cache, workers=1, answer_tokens=AnswerTokens(str(other)))
+    recounted = build_index(
+        root, cache_dir=cache, workers=1, answer_tokens=AnswerTokens(str(other), end_of_turn="<|im_end|>")
+    )
     assert recounted.counted == len(cold.pages)
     changed = {
         a.markdown_path: a.answer_tokens != b.answer_tokens for a, b in zip(cold.pages, recounted.pages, strict=True)

@@ -51,7 +51,8 @@ def test_peft_adapter_folder_exports_merged(tiny_vlm_dir, tmp_path, logits_of):
 
     from vlm_ocr.model.peft import LoraSpec, lora_config
 
-    model = get_peft_model(load_model(str(tiny_vlm_dir), "float32", "sdpa"), lora_config(LoraSpec(rank=2)))
+    base = load_model(str(tiny_vlm_dir), "float32", "sdpa")
+    model = get_peft_model(base, lora_config(LoraSpec(rank=2), base))
     torch.manual_seed(5)
     for name, param in model.named_parameters():
         if ".lora_B." in name:

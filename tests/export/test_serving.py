@@ -23,7 +23,8 @@ def plain_transformers_answer(folder: Path, pdf: Path) -> str:
     image = render_page(pdf, 0, RenderSpec(**render))
     processor = AutoProcessor.from_pretrained(folder)
     model = AutoModelForImageTextToText.from_pretrained(folder).eval()
-    text = processor.apply_chat_template(settings["messages"], tokenize=False, add_generation_prompt=True)
+    options = settings["chat_template_kwargs"]
+    text = processor.apply_chat_template(settings["messages"], tokenize=False, add_generation_prompt=True, **options)
     inputs = processor(text=[text], images=[image], return_tensors="pt")
     with torch.no_grad():
         output = model.generate(**inputs, max_new_tokens=generation["max_new_tokens"], do_sample=False)

@@ -8,8 +8,9 @@ from torch._dynamo.utils import counters
 from vlm_ocr.data.packing import PackCollator
 
 
-def test_model_compile_compiles_every_decoder_layer_and_nothing_else(tiny_vlm_dir):
-    system = module(tiny_vlm_dir, compile=True)
+@pytest.mark.parametrize("model_type", ["qwen2_5_vl", "qwen3_vl", "qwen3_5"])
+def test_model_compile_compiles_every_decoder_layer_and_nothing_else(family_model_dir, model_type):
+    system = module(family_model_dir(model_type), compile=True)
     system.configure_model()  # the hook fit runs; compiling itself happens lazily, at the first forward
     compiled = [m for m in system.model.modules() if getattr(m, "_compiled_call_impl", None) is not None]
     assert compiled and compiled == list(system.model.get_decoder().layers)

@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import torch
 
 from vlm_ocr.data import BuildMessages, PageDataModule, RenderPage
@@ -8,6 +10,8 @@ from vlm_ocr.pages.front_matter import PageResponse, format_page_markdown
 
 class ScriptedGenerator:
     """Stands in for model.generate: answers each call with the next scripted text, records the image grids."""
+
+    config = SimpleNamespace(model_type="qwen2_5_vl")  # the tiny model's family: its end tokens stop the answers
 
     def __init__(self, tokenizer, answers):
         self.tokenizer = tokenizer

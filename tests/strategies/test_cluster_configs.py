@@ -74,13 +74,29 @@ CPU_RUN = [  # one CPU process, one step, nothing written: the config's strategy
 ]
 
 
-@pytest.mark.parametrize(("overlay", "strategy"), [("ddp.yaml", "DDPStrategy"), ("fsdp.yaml", "FSDP2Strategy")])
-def test_cluster_configs_train_with_float32_rotary_frequencies(overlay, strategy, cli_env):
-    """bf16-true casts the module: the rotary frequencies stay the float32 ones the model was pretrained with."""
+@pytest.mark.parametrize(
+    ("overlay", "strategy", "model_type"),
+    [
+        ("ddp.yaml", "DDPStrategy", "qwen2_5_vl"),
+        ("fsdp.yaml", "FSDP2Strategy", "qwen2_5_vl"),
+        ("fsdp.yaml", "FSDP2Strategy", "qwen3_vl"),
+        pytest.param("fsdp.yaml", "FSDP2Strategy", "qwen3_5", marks=pytest.mark.slow),  # the delta rule: slow here
+    ],
+)
+def test_cluster_configs_train_with_float32_rotary_frequencies(
+    overlay, strategy, model_type, cli_env, family_model_dir
+):
+    """bf16-true casts the module: the rotary frequencies stay the float32 ones the model was pretrained with. Under
+    FSDP2 every decoder layer and every merger (Qwen3-VL's DeepStack mergers too) is a sharded unit, the frozen ViT
+    blocks are not."""
     import torch
     from rotary_state import FLOAT32_AND_FRESH, FrequencyRecorder
+    from torch.distributed.fsdp import FSDPModule
 
-    cli = on_recipe(OVERLAYS / overlay, *cli_env, *CPU_RUN)
+    from vlm_ocr.model.families import family_of_model
+
+    model = ["--model.pretrained", str(family_model_dir(model_type))]
+    cli = on_recipe(OVERLAYS / overlay, *cli_env, *CPU_RUN, *model)
     recorder = FrequencyRecorder()
     cli.trainer.callbacks.append(recorder)
     cli.trainer.fit(cli.model, datamodule=cli.datamodule)
@@ -88,6 +104,12 @@ def test_cluster_configs_train_with_float32_rotary_frequencies(overlay, strategy
     assert next(cli.model.model.parameters()).dtype == torch.bfloat16
     assert len(recorder.seen) == 1 and len(recorder.seen[0]) == 4
     assert set(recorder.seen[0].values()) == {FLOAT32_AND_FRESH}
+    if strategy == "FSDP2Strategy":
+        family = family_of_model(cli.model.model)
+        units = [*family.decoder_layers(cli.model.model), *family.merger_modules(cli.model.model)]
+        assert len(family.merger_modules(cli.model.model)) == (2 if model_type == "qwen3_vl" else 1)
+        assert all(isinstance(unit, FSDPModule) for unit in units)
+        assert not any(isinstance(block, FSDPModule) for block in family.vision_blocks(cli.model.model))
 
 
 def test_deepspeed_bf16_casts_keep_float32_rotary_frequencies(tiny_vlm_dir):

@@ -78,7 +78,7 @@ class ExportHuggingFace(L.Callback):
                 model.save_pretrained(staging)
             processor = load_processor(pl_module.hparams.pretrained)
             processor.save_pretrained(staging)
-            write_serving_files(staging, processor, run_inference_settings(trainer, pl_module))
+            write_serving_files(staging, processor, run_inference_settings(trainer, pl_module), model)
         self.path = target
         logger.info("exported Hugging Face model to %s", target)
         print(f"run: {trainer.log_dir}\nmetrics: {metrics_location(trainer)}\nmodel: {target}")

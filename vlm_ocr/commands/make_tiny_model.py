@@ -1,4 +1,4 @@
-"""`python -m vlm_ocr make-tiny-model OUT`: a randomly initialised Qwen2.5-VL folder, no download."""
+"""`python -m vlm_ocr make-tiny-model OUT`: a randomly initialised model folder of any family, no download."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from vlm_ocr.model.architecture import Preset, make_model_folder
 
 
 def make_tiny_model(out: Path, preset: Preset = "tiny", seed: int = 0) -> int:
-    """Write a random Qwen2.5-VL (model + processor with the real Qwen tokenizer) with save_pretrained.
+    """Write a random model (with its processor and the family's real tokenizer files) with save_pretrained.
 
     Args:
         out: output folder.
-        preset: `tiny` (about 10M parameters, runs on CPU) or `qwen2.5-vl-7b` (the full shape).
+        preset: `tiny` (Qwen2.5-VL, about 10M parameters, runs on CPU), `qwen3-vl-tiny`, `qwen3.5-tiny`, or a
+            released shape for benchmarks: `qwen2.5-vl-7b`, `qwen3-vl-2b`/`-4b`/`-8b`, `qwen3.5-4b`/`-9b`/`-27b`.
         seed: seed of the random weights.
     """
     print(make_model_folder(out, preset, seed))

@@ -10,6 +10,7 @@ from typing import Any
 
 from vlm_ocr.data.processor import answer_ids
 from vlm_ocr.data.transforms import FormatTarget, ReformatLatexBoldItalic
+from vlm_ocr.model.families import family_of
 from vlm_ocr.pages.front_matter import PageResponse
 
 # Files whose bytes decide how text is tokenized (whichever of them the tokenizer has).
@@ -54,7 +55,7 @@ def load_tokenizer(tokenizer_path: str, fingerprint: str) -> Any:
 
 @dataclass(frozen=True)
 class AnswerTokens:
-    """Counts a page's answer tokens as training sees them: FormatTarget's text, then `<|im_end|>`.
+    """Counts a page's answer tokens as training sees them: FormatTarget's text, then the end-of-turn token.
 
     Small and picklable: the tokenizer is not part of it but loaded from `tokenizer_path` once per process
     (build_index loads it before its worker pool forks, so the workers share that copy).
@@ -63,11 +64,14 @@ class AnswerTokens:
         tokenizer_path: hub id or folder of the tokenizer (the processor's).
         null_language: FormatTarget's spelling of a missing language.
         reformat_latex: the pipeline runs ReformatLatexBoldItalic before FormatTarget.
+        end_of_turn: the token that ends every answer; default: the end of turn of the model family of
+            `tokenizer_path` (a model folder or hub id).
     """
 
     tokenizer_path: str
     null_language: str = "None"
     reformat_latex: bool = True
+    end_of_turn: str | None = None
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -90,5 +94,10 @@ class AnswerTokens:
         """The tokenizer, loaded on first use in each process (a forked worker inherits its parent's)."""
         return load_tokenizer(self.tokenizer_path, self.fingerprint)
 
+    @functools.cached_property
+    def answer_end(self) -> str:
+        """The token appended to every answer."""
+        return self.end_of_turn or family_of(self.tokenizer_path).end_of_turn
+
     def __call__(self, page: PageResponse) -> int:
-        return len(answer_ids(self.tokenizer(), self.target(page)))
+        return len(answer_ids(self.tokenizer(), self.target(page), self.answer_end))

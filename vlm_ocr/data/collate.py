@@ -1,4 +1,4 @@
-"""Qwen2.5-VL batching: pad token rows, concatenate per-patch pixel rows, carry drop records along."""
+"""Batching: pad token rows, concatenate per-patch pixel rows, carry drop records along."""
 
 from __future__ import annotations
 

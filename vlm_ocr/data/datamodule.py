@@ -143,13 +143,18 @@ class PageDataModule(L.LightningDataModule):
         if not self.hparams.pack_max_tokens or target is None:
             return None
         latex = any(isinstance(t, ReformatLatexBoldItalic) for t in steps)
-        return AnswerTokens(self.hparams.processor_path, null_language=target.null_language, reformat_latex=latex)
+        return AnswerTokens(
+            self.hparams.processor_path, target.null_language, latex, end_of_turn=self.inputs.family.end_of_turn
+        )
 
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         if self.processor is None:
             self.processor = load_processor(hp.processor_path)
             self.inputs = QwenInputs(self.processor, hp.max_length, hp.overlong)
+        refusal = self.inputs.family.packing_refusal
+        if stage in ("fit", None) and hp.pack_max_tokens and refusal:
+            raise UsageError(f"--data.pack_max_tokens {hp.pack_max_tokens}: {refusal}")
         if stage in ("fit", None) and self.train_set is None:
             check_roots(hp.data_root, "train_roots", list(hp.train_roots or []))
             self.train_set = self.build_train_set()

@@ -25,32 +25,16 @@ from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.index import PageRecord
 from vlm_ocr.pages.pdf import RenderSpec, render_scale
 
-QWEN_PATCH_SIZE, QWEN_MERGE_SIZE = 14, 2  # Qwen2.5-VL's, for callers without a processor at hand
 T = TypeVar("T")
 
 
-def image_tokens(
-    width_pt: float,
-    height_pt: float,
-    render: RenderSpec,
-    min_pixels: int,
-    max_pixels: int,
-    patch_size: int = QWEN_PATCH_SIZE,
-    merge_size: int = QWEN_MERGE_SIZE,
-) -> int:
-    """Decoder tokens of a page image: the render size, then Qwen's smart_resize, then one token per
-    merge_size x merge_size patches (the processor's `image_processor.patch_size` and `.merge_size`)."""
-    factor = patch_size * merge_size
+def image_tokens(width_pt: float, height_pt: float, render: RenderSpec, image_processor: Any) -> int:
+    """Decoder tokens of a page image: the render size, then the image processor's own resize arithmetic
+    (`get_number_of_image_patches`: its pixel bounds, patch size and rounding), one token per merge x merge patches.
+    """
     scale = render_scale(width_pt, height_pt, render)
     width, height = max(1, round(width_pt * scale)), max(1, round(height_pt * scale))
-    h_bar, w_bar = max(factor, round(height / factor) * factor), max(factor, round(width / factor) * factor)
-    if h_bar * w_bar > max_pixels:
-        beta = math.sqrt(height * width / max_pixels)
-        h_bar, w_bar = math.floor(height / beta / factor) * factor, math.floor(width / beta / factor) * factor
-    elif h_bar * w_bar < min_pixels:
-        beta = math.sqrt(min_pixels / (height * width))
-        h_bar, w_bar = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
-    return (h_bar // patch_size) * (w_bar // patch_size) // (merge_size * merge_size)
+    return image_processor.get_number_of_image_patches(height, width, {}) // image_processor.merge_size**2
 
 
 def answer_estimate(text_chars: int, chars_per_token: float = 3.2) -> int:
@@ -64,9 +48,7 @@ def planned_tokens(page: PageRecord, render: RenderSpec, prompt_tokens: int, ima
     The image tokens follow the processor's pixel bounds, patch size and merge size.
     """
     answer = page.answer_tokens if page.answer_tokens is not None else answer_estimate(page.text_chars)
-    bounds = image_processor.size["shortest_edge"], image_processor.size["longest_edge"]
-    grid = image_processor.patch_size, image_processor.merge_size
-    return prompt_tokens + image_tokens(page.width_pt, page.height_pt, render, *bounds, *grid) + answer
+    return prompt_tokens + image_tokens(page.width_pt, page.height_pt, render, image_processor) + answer
 
 
 def greedy_packs(items: Iterable[T], length: Callable[[T], int], max_tokens: int) -> Iterator[list[T]]:

@@ -11,7 +11,7 @@ field. Definitions, per page:
   ned 0 and bleu 1.
 - front matter: each of the five fields is right or wrong; a prediction whose front matter does not parse
   (strictly, as training data is read) is a parse failure and wrong on every field.
-- stopped: generation ended with <|im_end|> (finish_reason `stop`), not at max_new_tokens.
+- stopped: generation ended with the end-of-turn token (finish_reason `stop`), not at max_new_tokens.
 - repetitive: the answer ends in a generation loop (`is_repetitive` gives the exact rule).
 
 Per dataset (`DatasetScores.compute`): cer and wer are corpus rates (summed edits / summed reference
@@ -135,7 +135,7 @@ class PageScore:
     repetitive: bool
     """Whether the prediction ends in a loop (`is_repetitive`)."""
     stopped: bool | None
-    """Whether generation ended with <|im_end|> (finish_reason `stop`); None when unknown."""
+    """Whether generation ended with the end-of-turn token (finish_reason `stop`); None when unknown."""
 
     @property
     def front_matter_accuracy(self) -> float | None:

@@ -33,7 +33,8 @@ class Checkpoint:
     state: dict[str, torch.Tensor] | None
     """Weights to load over the base; None when the base itself is the result (an HF folder)."""
     lora: Any = None
-    """The peft LoraConfig the adapter was trained with, or None for full weights."""
+    """The adapter's peft LoraConfig, or the run's LoraSpec (`vlm_ocr.model.peft.peft_config` makes the config for
+    the base model), or None for full weights."""
     inference: dict[str, Any] | None = None
     """Prompt, render and generation settings of the training run (`vlm_ocr.export.serving`), when recorded."""
 
@@ -88,7 +89,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             raise CheckpointError(f"{path}: the sharded checkpoint holds no `model` state")
         state = raw["model"]
     hparams = raw.get("hyper_parameters") or {}
-    lora = _lora_config(hparams.get("lora"))
+    lora = _lora_spec(hparams.get("lora"))
     return Checkpoint(path, kind, hparams.get("pretrained"), model_state(state), lora, raw.get("vlm_ocr_inference"))
 
 
@@ -104,12 +105,12 @@ def model_state(module_state: dict[str, Any]) -> dict[str, torch.Tensor]:
     return state
 
 
-def _lora_config(spec: Any) -> Any:
+def _lora_spec(spec: Any) -> Any:
     if spec is None:
         return None
-    from vlm_ocr.model.peft import lora_config
+    from vlm_ocr.model.peft import as_lora_spec
 
-    return lora_config(spec)
+    return as_lora_spec(spec)
 
 
 def _read_peft(path: Path) -> Checkpoint:

@@ -2,8 +2,8 @@
 
 Every Linear of the language model gets float8_e4m3fn weights with a static per-output-channel scale
 (absmax / 448). Activations are quantized per token at run time (dynamic); with calibration pages they
-get one static per-tensor scale each instead. The vision tower (with its merger) and lm_head stay in
-the model dtype.
+get one static per-tensor scale each instead. What the family lists in `fp8_ignore` stays in the model dtype: the
+vision tower (with its mergers), lm_head, and for hybrid families the linear attention's gate projections.
 """
 
 from __future__ import annotations
@@ -14,10 +14,14 @@ from typing import Any
 
 import torch
 
+from vlm_ocr.model.families import family_of_model
+
 logger = logging.getLogger(__name__)
 
-# Names both as transformers' modules (model.visual.*) and as vLLM's (visual.*), which maps checkpoint names.
-FP8_IGNORE = ["lm_head", "re:visual.*", r"re:model\.visual\..*"]
+
+def fp8_ignore(model: Any) -> list[str]:
+    """Modules left unquantized, named both as transformers' modules and as vLLM's (which maps checkpoint names)."""
+    return list(family_of_model(model).fp8_ignore)
 
 
 def fp8_scheme(static_activations: bool) -> Any:
@@ -63,7 +67,7 @@ def quantize_fp8(model: Any, calibration: list[dict] | None = None) -> Any:
     """Quantize `model` in place to FP8 W8A8 and return the compressor whose `update_config` writes the format.
 
     Args:
-        model: a plain (merged) Qwen2.5-VL; its weights become float8_e4m3fn.
+        model: a plain (merged) model of any family; its weights become float8_e4m3fn.
         calibration: page prompts for static activation scales; None keeps activations dynamic per token.
     """
     from compressed_tensors.compressors import ModelCompressor
@@ -71,7 +75,8 @@ def quantize_fp8(model: Any, calibration: list[dict] | None = None) -> Any:
     from compressed_tensors.quantization.utils import calculate_qparams
 
     scheme = fp8_scheme(static_activations=calibration is not None)
-    config = QuantizationConfig(config_groups={"group_0": scheme}, ignore=FP8_IGNORE)
+    ignore = fp8_ignore(model)
+    config = QuantizationConfig(config_groups={"group_0": scheme}, ignore=ignore)
     apply_quantization_config(model, config, show_progress=False)
     modules = quantized_modules(model)
     maxima = activation_absmax(model, modules, calibration) if calibration else {}
@@ -85,7 +90,7 @@ def quantize_fp8(model: Any, calibration: list[dict] | None = None) -> Any:
     compressor = ModelCompressor.from_pretrained_model(model, "float-quantized")
     compressor.compress_model(model)
     # compressed-tensors lists ignored layers under checkpoint names that transformers' loader would not match
-    compressor.quantization_config.ignore = list(FP8_IGNORE)
+    compressor.quantization_config.ignore = ignore
     logger.info("FP8: %d Linear layers quantized (%s activations)", len(modules), "static" if maxima else "dynamic")
     return compressor
 

@@ -23,6 +23,7 @@ from vlm_ocr.export.serving import write_serving_files
 from vlm_ocr.export.soup import soup
 from vlm_ocr.export.vllm_check import check_vllm
 from vlm_ocr.export.weights import build_model, resolve_base
+from vlm_ocr.model.generate import end_token_ids
 from vlm_ocr.model.loading import DTypeName, load_model
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def export_model(
     else:
         images = generated_pages(parity.longest_side, parity.pages)
     prompts = page_prompts(processor, images)
-    end_ids = [processor.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+    end_ids = end_token_ids(model, processor.tokenizer)
     reference = run_pages(model, prompts, parity.new_tokens, end_ids)
 
     compressor = None
@@ -119,7 +120,7 @@ def export_model(
     with staged_folder(out, overwrite) as staging:
         model.save_pretrained(staging, max_shard_size=max_shard_size)
         processor.save_pretrained(staging)
-        write_serving_files(staging, processor, settings)
+        write_serving_files(staging, processor, settings, model)
         if compressor is not None:
             write_fp8_config(compressor, staging)
         del model

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from vlm_ocr.model.families import family_of_model
 from vlm_ocr.pages.files import atomic_write_text
 
 SETTINGS_FILE = "vlm_ocr_inference.json"
@@ -26,17 +27,21 @@ def inference_settings(messages: list[dict[str, Any]], render: Any, generation: 
         "how_to": (
             "render each page with vlm_ocr.pages.pdf.render_page(pdf, page_index, RenderSpec(**render)) (olmOCR's "
             "rendering: with page_box media, pdftoppm -r longest_side * 72 / longest MediaBox side); put the image "
-            "where messages has {'type': 'image'}; apply the processor's chat template with add_generation_prompt; "
-            "generate with these settings, stopping at <|im_end|> or <|endoftext|>"
+            "where messages has {'type': 'image'}; apply the processor's chat template with add_generation_prompt and "
+            "chat_template_kwargs; generate with these settings, stopping at stop_tokens"
         ),
     }
 
 
-def write_serving_files(folder: Path, processor: Any, settings: dict[str, Any] | None) -> None:
+def write_serving_files(folder: Path, processor: Any, settings: dict[str, Any] | None, model: Any) -> None:
     """Add preprocessor_config.json and chat_template.json (the files before processor_config.json and
-    chat_template.jinja existed), the inference settings when known, and make every file readable by others
-    (safetensors writes its shards with mode 0600)."""
+    chat_template.jinja existed), the inference settings when known (with the tokens that end an answer in
+    `model`'s family), and make every file readable by others (safetensors writes its shards with mode 0600)."""
     folder = Path(folder)
+    if settings is not None:
+        family = family_of_model(model)
+        stops = [family.end_of_turn, family.end_of_text]
+        settings = {**settings, "chat_template_kwargs": dict(family.chat_template_kwargs), "stop_tokens": stops}
     processor.image_processor.save_pretrained(folder)  # preprocessor_config.json
     template = processor.chat_template or processor.tokenizer.chat_template
     atomic_write_text(folder / "chat_template.json", json.dumps({"chat_template": template}, indent=2) + "\n")

@@ -16,10 +16,10 @@ def check_vllm(folder: Path, processor: Any, image: Any, new_tokens: int = 16) -
         raise RuntimeError("--vllm_check needs vllm installed (pip install vllm)")
     from vllm import LLM, SamplingParams
 
+    from vlm_ocr.data.processor import QwenInputs
     from vlm_ocr.data.transforms import BuildMessages
 
-    messages = BuildMessages()({})["messages"]
-    prompt = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    prompt = QwenInputs(processor).render_prompt(BuildMessages()({})["messages"])
     llm = LLM(
         model=str(folder),
         max_model_len=8192,

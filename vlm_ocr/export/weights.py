@@ -1,4 +1,4 @@
-"""A plain Qwen2.5-VL from one checkpoint (LoRA merged), strictly checked against its base model."""
+"""A plain model from one checkpoint (LoRA merged), strictly checked against its base model."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from vlm_ocr.errors import UsageError
 from vlm_ocr.export.checkpoints import Checkpoint, CheckpointError
 from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
 from vlm_ocr.model.location import resolve_pretrained
-from vlm_ocr.model.peft import has_lora, is_lora_parameter, merge_lora
+from vlm_ocr.model.peft import has_lora, is_lora_parameter, merge_lora, peft_config
 
 
 def resolve_base(checkpoint: Checkpoint, base: str | None) -> str:
@@ -39,7 +39,7 @@ def build_model(
     if checkpoint.lora is not None:
         from peft import inject_adapter_in_model
 
-        model = inject_adapter_in_model(checkpoint.lora, model)
+        model = inject_adapter_in_model(peft_config(checkpoint.lora, model), model)
     if checkpoint.kind == "peft":
         _load_peft_state(model, checkpoint)
     elif checkpoint.state is not None:

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from vlm_ocr.model.families import family_of_model
+
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "B200": 2250e12, "A100": 312e12, "L40S": 362e12}
 """Dense bf16 FLOP/s from NVIDIA's data sheets, by a substring of the device name. Not Lightning's
 get_available_flops: it finds no peak for "NVIDIA H200" or B200, gives Hopper's sparse peaks (2x dense) and reads
@@ -25,7 +27,7 @@ class ParameterCounts:
     decoder_frozen: int  # forward and input gradient only (e.g. under LoRA)
     lm_head: int
     lm_head_trainable: bool
-    vision: int  # vision tower and merger, run once per patch
+    vision: int  # vision tower and mergers, run once per patch
     vision_trainable: int
 
 
@@ -33,7 +35,7 @@ def parameter_counts(model: Any) -> ParameterCounts:
     """Count the model's parameters by role (works through a peft wrapper)."""
     decoder = model.get_decoder()
     head = model.get_output_embeddings()
-    visual = model.get_base_model().model.visual if hasattr(model, "get_base_model") else model.model.visual
+    visual = family_of_model(model).vision(model)
 
     def split(module: Any) -> tuple[int, int]:
         params = [(n, p) for n, p in module.named_parameters() if "embed_tokens" not in n]
@@ -56,17 +58,22 @@ def step_flops(model: Any, page_lengths: Iterable[int], patches: int, answer_tok
 
     Per decoder token: 2 x parameters forward, 2 x backward to the input, 2 x more for trainable weights.
     lm_head: the same, but only on the answer tokens the loss needs (all tokens when `answer_tokens` is None).
-    Causal attention: 6 L d l^2 per page (forward and backward), never across pages.
+    Causal attention: 6 L d l^2 per page (forward and backward), never across pages, over the L layers with softmax
+    attention (d: heads x head dim); linear-attention layers (hybrid families) add their projections only (their state
+    updates, a few per mille of a layer's work, are not counted).
     Vision: 2 x parameters x patches forward; trainable vision weights add 4 x theirs (input and weight
     gradients).
     """
     counts = parameter_counts(model)
     config = model.config.text_config
+    layers = family_of_model(model).quadratic_attention_layers(config)
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    width = config.num_attention_heads * head_dim
     lengths = list(page_lengths)
     tokens = sum(lengths)
     head_tokens = tokens if answer_tokens is None else answer_tokens
     flops = (6.0 * counts.decoder_trainable + 4.0 * counts.decoder_frozen) * tokens
     flops += (6.0 if counts.lm_head_trainable else 4.0) * counts.lm_head * head_tokens
-    flops += sum(6.0 * config.num_hidden_layers * config.hidden_size * length**2 for length in lengths)
+    flops += sum(6.0 * layers * width * length**2 for length in lengths)
     flops += (2.0 * counts.vision + 4.0 * counts.vision_trainable) * patches
     return flops

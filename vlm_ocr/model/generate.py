@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from vlm_ocr.model.families import family_of_model
+
 
 @dataclass
 class GenerationSpec:
@@ -31,6 +33,12 @@ def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     return {key: batch[key] for key in MODEL_INPUT_KEYS if key in batch}
 
 
+def end_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Ids that end an answer: the family's end of turn and end of text."""
+    family = family_of_model(model)
+    return tokenizer.convert_tokens_to_ids([family.end_of_turn, family.end_of_text])
+
+
 @torch.no_grad()
 def generate_markdown(model: Any, tokenizer: Any, batch: dict[str, Any], spec: GenerationSpec) -> list[dict[str, Any]]:
     """Generate one answer per row of a left-padded batch.
@@ -43,7 +51,7 @@ def generate_markdown(model: Any, tokenizer: Any, batch: dict[str, Any], spec: G
     options: dict[str, Any] = {"max_new_tokens": spec.max_new_tokens, "do_sample": spec.do_sample}
     if spec.do_sample:
         options.update(temperature=spec.temperature, top_p=spec.top_p)
-    end_ids = {tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")}
+    end_ids = set(end_token_ids(model, tokenizer))
     output = model.generate(**inputs, **options, pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(end_ids))
     new_tokens = output[:, inputs["input_ids"].shape[1] :]
     seconds = (time.perf_counter() - start) / len(new_tokens)

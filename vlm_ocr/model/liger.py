@@ -1,14 +1,19 @@
-"""Liger's fused Triton kernels for Qwen2.5-VL's decoder (`model.liger_kernels`, GPU)."""
+"""Liger's fused Triton kernels for the decoder (`model.liger_kernels`, GPU): each family names its patch."""
 
 from __future__ import annotations
 
+from importlib import import_module
 
-def apply_liger_kernels() -> None:
-    """Liger's fused decoder kernels for Qwen2.5-VL (the loss stays vlm_ocr's answer-only chunked one)."""
+from vlm_ocr.model.families import ModelFamily
+
+
+def apply_liger_kernels(family: ModelFamily) -> None:
+    """The family's Liger patch (RMSNorm, SwiGLU, and rope where Liger has it); the loss stays vlm_ocr's
+    answer-only chunked one."""
+    name, flags = family.liger
     try:
-        from liger_kernel.transformers import apply_liger_kernel_to_qwen2_5_vl
-    except ImportError as err:
-        raise RuntimeError(f"model.liger_kernels needs liger-kernel (pip install liger-kernel): {err}") from None
-    apply_liger_kernel_to_qwen2_5_vl(
-        rope=True, rms_norm=True, swiglu=True, cross_entropy=False, fused_linear_cross_entropy=False
-    )
+        patch = getattr(import_module("liger_kernel.transformers"), name)
+    except (ImportError, AttributeError) as err:
+        message = f"model.liger_kernels needs liger-kernel with {name} (pip install liger-kernel): {err}"
+        raise RuntimeError(message) from None
+    patch(**flags, cross_entropy=False, fused_linear_cross_entropy=False)

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import torch
 
 from vlm_ocr.model.attention import SDPA_VARLEN, register_sdpa_varlen
+from vlm_ocr.model.families import family_of
 from vlm_ocr.model.liger import apply_liger_kernels
 from vlm_ocr.model.rotary import keep_rotary_float32
 
@@ -41,16 +42,17 @@ def load_model(
     attn_implementation: AttnImplementation = "auto",
     liger_kernels: bool = False,
 ) -> Any:
-    """Qwen2_5_VLForConditionalGeneration from a hub id or a local folder, its rotary frequencies kept float32
-    through any later cast of the module (vlm_ocr.model.rotary); `liger_kernels` patches the decoder with Liger's
+    """The model of a hub id or a local folder, as its family's class (chosen by config.json's model_type; another
+    model_type fails with one line naming the supported ones), its rotary frequencies kept float32 through any
+    later cast of the module (vlm_ocr.model.rotary); `liger_kernels` patches the decoder with the family's Liger
     kernels first (vlm_ocr.model.liger)."""
-    from transformers import Qwen2_5_VLForConditionalGeneration
-
+    family = family_of(pretrained)
     if liger_kernels:  # Liger patches the transformers classes, so before from_pretrained builds the model
-        apply_liger_kernels()
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
+        apply_liger_kernels(family)
+    model = family.load_class().from_pretrained(
         pretrained, dtype=getattr(torch, dtype), attn_implementation=resolve_attn_implementation(attn_implementation)
     )
     keep_rotary_float32(model)
-    logger.info("loaded %s (%s, %.1fM parameters)", pretrained, dtype, sum(p.numel() for p in model.parameters()) / 1e6)
+    count = sum(p.numel() for p in model.parameters()) / 1e6
+    logger.info("loaded %s %s (%s, %.1fM parameters)", family.name, pretrained, dtype, count)
     return model

@@ -1,4 +1,4 @@
-"""VlmOcrModule: the training system around a Qwen2.5-VL model (loss, optimisation, logging, predict)."""
+"""VlmOcrModule: the training system around a vision-language model (loss, optimisation, logging, predict)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ from vlm_ocr.model.predict import RotatedPrompt, predict_rows
 
 
 class VlmOcrModule(L.LightningModule):
-    """Fine-tunes Qwen2.5-VL on page images: teacher-forced cross-entropy on the answer tokens.
+    """Fine-tunes a vision-language model (any of `vlm_ocr.model.families`) on page images: teacher-forced
+    cross-entropy on the answer tokens.
 
     Self-contained: it loads its model and tokenizer from `pretrained` and runs in a plain Trainer on any dataloaders
     of vlm_ocr's collated batches; what only the data side knows (eval set names, how a page becomes a prompt) comes
@@ -34,7 +35,7 @@ class VlmOcrModule(L.LightningModule):
         dtype: weight dtype the model loads in.
         attn_implementation: `auto` (flash_attention_2 when installed, else sdpa), or a fixed one.
         train_vision_tower: train the ViT blocks (frozen in the seed design).
-        train_merger: train the patch merger that maps vision features into the decoder.
+        train_merger: train the patch merger(s) that map vision features into the decoder (DeepStack's too).
         train_decoder: train the language model and lm_head.
         optimizer: optimizer factory; it receives parameter groups (no decay on biases and norms).
         lr_scheduler: name for `transformers.get_scheduler` (linear, cosine, constant_with_warmup, ...).
@@ -50,7 +51,7 @@ class VlmOcrModule(L.LightningModule):
             vlm_ocr.model.compilation).
         compile_dynamic: False: one graph per sequence length, as the original recipe; None: torch makes the
             length dynamic after the first change (fewer recompiles with pages of varying length).
-        liger_kernels: patch Qwen2.5-VL's decoder with Liger's Triton kernels (RMSNorm, SwiGLU, rope) before
+        liger_kernels: patch the decoder with the family's Liger Triton kernels (RMSNorm, SwiGLU, rope) before
             loading; needs `pip install liger-kernel` and a GPU.
         generation: decoding settings for predict.
         predict_rotation_retry: in predict, turn a page the model reports as rotated and predict it again.

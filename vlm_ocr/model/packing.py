@@ -6,11 +6,25 @@ from typing import Any
 
 import torch
 
+from vlm_ocr.errors import UsageError
+from vlm_ocr.model.families import family_of_model
+
 
 def packed_position_ids(language_model: Any, batch: dict[str, Any]) -> torch.Tensor:
     """(4, rows, length) position ids: row 0 holds per-page text positions (restarting at 0 on every page,
     which makes transformers build per-page causal attention, or varlen with flash-attention), rows 1-3
-    the page's own 3D rope positions from the model's get_rope_index. Padding forms its own segment."""
+    the page's own 3D rope positions from the model's get_rope_index. Padding forms its own segment.
+
+    Every family's decoder reads this layout (a 4-row position tensor: text row, then temporal/height/width);
+    a family whose layers cannot keep packed pages apart refuses (`ModelFamily.packing_refusal`)."""
+    refusal = family_of_model(language_model).packing_refusal
+    if refusal is not None:
+        raise UsageError(refusal)
+    return page_position_ids(language_model, batch)
+
+
+def page_position_ids(language_model: Any, batch: dict[str, Any]) -> torch.Tensor:
+    """packed_position_ids without the family's refusal (what each page's positions are, packable or not)."""
     input_ids = batch["input_ids"]
     rows, length = input_ids.shape
     positions = torch.zeros(4, rows, length, dtype=torch.long, device=input_ids.device)

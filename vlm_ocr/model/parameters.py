@@ -6,24 +6,19 @@ from typing import Any
 
 from torch import nn
 
-
-def vision_tower_and_merger(model: nn.Module) -> tuple[nn.Module, nn.Module]:
-    visual = model.model.visual
-    return visual, visual.merger
+from vlm_ocr.model.families import family_of_model
 
 
 def set_trainable(model: nn.Module, vision_tower: bool = False, merger: bool = True, decoder: bool = True) -> None:
-    """Freeze or unfreeze the three parts. The decoder is the language model plus lm_head."""
-    visual, merger_module = vision_tower_and_merger(model)
-    merger_params = {id(p) for p in merger_module.parameters()}
-    visual_params = {id(p) for p in visual.parameters()}
-    for param in model.parameters():
-        if id(param) in merger_params:
-            param.requires_grad_(merger)
-        elif id(param) in visual_params:
-            param.requires_grad_(vision_tower)
-        else:
-            param.requires_grad_(decoder)
+    """Freeze or unfreeze the three parts of the model's family (`ModelFamily.parts`): the vision tower (ViT
+    blocks, patch and position embeddings), every merger (DeepStack's too), and the decoder
+    (language model and lm_head)."""
+    parts = family_of_model(model).parts(model)
+    trains = {"vision": vision_tower, "merger": merger, "decoder": decoder}
+    named = dict(model.named_parameters())
+    for part, names in parts.items():
+        for name in names:
+            named[name].requires_grad_(trains[part])
 
 
 def is_no_decay(name: str, param: nn.Parameter, norm_param_ids: set[int]) -> bool:

@@ -1,4 +1,4 @@
-"""LoRA (peft) on Qwen2.5-VL: the spec, injecting and merging adapters, adapter-only state dicts."""
+"""LoRA (peft): the spec, injecting and merging adapters, adapter-only state dicts."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-# Attention and MLP projections of the language model only: the vision tower has its own gate/up/down_proj.
-DECODER_PROJECTIONS = r"model\.language_model\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)"
+from vlm_ocr.model.families import family_of_model
 
 
 @dataclass
@@ -24,10 +23,11 @@ class LoraSpec:
     """Scaling numerator: the adapter's update is multiplied by alpha / rank."""
     dropout: float = 0.05
     """Dropout on the adapter's input during training."""
-    target_modules: str | list[str] = DECODER_PROJECTIONS
-    """Modules that get adapters: a regex matched against the full module name, or a list of name suffixes."""
+    target_modules: str | list[str] | None = None
+    """Modules that get adapters: a regex matched against the full module name, or a list of name suffixes; None:
+    the decoder projections of the model's family (attention, linear attention and MLP; not the vision tower's)."""
     extra_trainable: list[str] = field(default_factory=list)
-    """Regexes (full match) of base parameter names that train in full too, e.g. `model\\.visual\\.merger\\..*`."""
+    """Regexes (full match) of base parameter names that train in full too (e.g. the merger's)."""
 
 
 def as_lora_spec(spec: LoraSpec | dict[str, Any]) -> LoraSpec:
@@ -35,7 +35,8 @@ def as_lora_spec(spec: LoraSpec | dict[str, Any]) -> LoraSpec:
     return spec if isinstance(spec, LoraSpec) else LoraSpec(**spec)
 
 
-def lora_config(spec: LoraSpec | dict[str, Any]) -> Any:
+def lora_config(spec: LoraSpec | dict[str, Any], model: nn.Module) -> Any:
+    """peft's LoraConfig of a spec for `model` (whose family gives the default targets)."""
     from peft import LoraConfig
 
     spec = as_lora_spec(spec)
@@ -43,9 +44,14 @@ def lora_config(spec: LoraSpec | dict[str, Any]) -> Any:
         r=spec.rank,
         lora_alpha=spec.alpha,
         lora_dropout=spec.dropout,
-        target_modules=spec.target_modules,
+        target_modules=spec.target_modules or family_of_model(model).lora_targets,
         bias="none",
     )
+
+
+def peft_config(lora: Any, model: nn.Module) -> Any:
+    """A peft LoraConfig as it is, or the one of a LoraSpec (or its fields) for `model`."""
+    return lora_config(lora, model) if isinstance(lora, LoraSpec | dict) else lora
 
 
 def apply_lora(model: nn.Module, spec: LoraSpec | dict[str, Any]) -> nn.Module:
@@ -56,7 +62,7 @@ def apply_lora(model: nn.Module, spec: LoraSpec | dict[str, Any]) -> nn.Module:
     from peft import inject_adapter_in_model
 
     spec = as_lora_spec(spec)
-    model = inject_adapter_in_model(lora_config(spec), model)
+    model = inject_adapter_in_model(lora_config(spec, model), model)
     patterns = [re.compile(p) for p in spec.extra_trainable]
     for name, param in model.named_parameters():
         param.requires_grad_(is_lora_parameter(name) or any(p.fullmatch(name) for p in patterns))

@@ -21,7 +21,7 @@ FREQUENCY_BUFFERS = ("inv_freq", "original_inv_freq")
 
 
 def rotary_modules(model: nn.Module) -> list[nn.Module]:
-    """The modules that hold rotary frequencies (Qwen2.5-VL: the decoder's and the vision tower's)."""
+    """The modules that hold rotary frequencies (the decoder's and the vision tower's)."""
     return [m for m in model.modules() if isinstance(m._buffers.get("inv_freq"), torch.Tensor)]
 
 

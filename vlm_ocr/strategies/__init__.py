@@ -1,4 +1,4 @@
-"""Lightning strategies for sharding Qwen2.5-VL across devices (YAML names)."""
+"""Lightning strategies for sharding the model across devices (YAML names)."""
 
 from vlm_ocr.strategies.fsdp2 import FSDP2Strategy
 

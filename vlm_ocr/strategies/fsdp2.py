@@ -1,4 +1,4 @@
-"""FSDP2 for Qwen2.5-VL: decoder layers, merger and lm_head fully sharded, the frozen vision tower replicated,
+"""FSDP2: decoder layers, mergers and lm_head fully sharded, the frozen vision tower replicated,
 sharded checkpoints written to a staging folder and renamed into place once every rank has finished."""
 
 from __future__ import annotations
@@ -26,26 +26,30 @@ from vlm_ocr.checkpointing.verified_files import (
     usable_checkpoint,
     write_error,
 )
+from vlm_ocr.model.families import family_of_model
 
 
 def shard_model(model: nn.Module, mesh: Any, reshard_after_forward: bool = True) -> None:
-    """Apply `fully_shard` to a Qwen2.5-VL in place.
+    """Apply `fully_shard` to a model of any family in place (its parts: `ModelFamily.parts`).
 
     `VlmOcrModule` calls `model.model(...)` and `model.lm_head(...)` separately, so those two are the FSDP
     roots (not the top-level model). A vision tower that does not train stays a plain, replicated module
-    (no all-gathers for weights that never change); one that trains is sharded block by block.
+    (no all-gathers for weights that never change); one that trains is sharded block by block. Each merger
+    (DeepStack's too) is its own unit.
     """
     from torch.distributed.fsdp import fully_shard
 
-    visual = model.model.visual
-    tower = [p for name, p in visual.named_parameters() if not name.startswith("merger.")]
+    family = family_of_model(model)
+    named = dict(model.named_parameters())
+    tower = [named[name] for name in family.parts(model)["vision"]]
     train_tower = any(p.requires_grad for p in tower)
-    for layer in model.model.language_model.layers:
+    for layer in family.decoder_layers(model):
         fully_shard(layer, mesh=mesh, reshard_after_forward=reshard_after_forward)
     if train_tower:
-        for block in visual.blocks:
+        for block in family.vision_blocks(model):
             fully_shard(block, mesh=mesh, reshard_after_forward=reshard_after_forward)
-    fully_shard(visual.merger, mesh=mesh, reshard_after_forward=reshard_after_forward)
+    for merger in family.merger_modules(model):
+        fully_shard(merger, mesh=mesh, reshard_after_forward=reshard_after_forward)
     ignored = set() if train_tower else set(tower)
     fully_shard(model.model, mesh=mesh, reshard_after_forward=reshard_after_forward, ignored_params=ignored)
     # lm_head runs once per loss chunk: keep it gathered until backward instead of gathering per chunk.
