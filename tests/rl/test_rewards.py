@@ -9,6 +9,7 @@ from vlm_ocr.bench.checks import PresenceTest
 from vlm_ocr.bench.loading import build_test
 from vlm_ocr.bench.training_pages import BenchPage
 from vlm_ocr.errors import InputError
+from vlm_ocr.katex.render import ChromiumKatexRenderer
 from vlm_ocr.rl.rewards import (
     Completion,
     RewardScorer,
@@ -90,13 +91,20 @@ def test_math_tests_need_a_browser_or_an_explicit_skip():
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian chromium is not installed")
-def test_math_tests_of_a_group_render_in_one_browser_launch():
+def test_math_tests_of_a_group_render_in_one_browser_launch(monkeypatch):
+    launches = []
+    render_batch = ChromiumKatexRenderer._render_batch
+    monkeypatch.setattr(
+        ChromiumKatexRenderer, "_render_batch", lambda self, b: launches.append(b) or render_batch(self, b)
+    )
     math_page = page({"type": "math", "math": "\\frac{a}{b}"})
     scorer = RewardScorer(RewardWeights(front_matter=0.0, end_of_turn=0.0), EOS)
     scorer.check_pages([math_page])
     completions = ["\\(\\frac a b\\)", "\\(a/b\\)", "$\\frac{a}{b}$ exactly", "no math"]
     rewards = scorer.score(math_page, [Completion(text, EOS) for text in completions])
     assert [r.components["unit_tests"] for r in rewards] == [1.0, 0.0, 1.0, 0.0]
-    assert scorer.renderer().launches == 1
+    assert len(launches) == 1 and sorted(launches[0]) == ["\\frac a b", "\\frac{a}{b}", "a/b"]
+    scorer.score(math_page, [Completion(completions[0], EOS)])
+    assert len(launches) == 2  # each group renders with a renderer of its own: no cache grows over a run
     copy = pickle.loads(pickle.dumps(scorer))  # for process pools: the browser handle stays behind
     assert copy._renderer is None and copy.weights == scorer.weights

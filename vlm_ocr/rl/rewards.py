@@ -19,7 +19,7 @@ from vlm_ocr.bench.checks import BenchTest
 from vlm_ocr.bench.training_pages import BenchPage
 from vlm_ocr.errors import InputError
 from vlm_ocr.katex.equation import EquationRenderer, RenderError
-from vlm_ocr.katex.render import find_renderer
+from vlm_ocr.katex.render import ChromiumKatexRenderer, find_renderer
 from vlm_ocr.pages.front_matter import FRONT_MATTER_KEYS, FrontMatterError, parse_page_markdown
 
 logger = logging.getLogger(__name__)
@@ -162,13 +162,22 @@ class RewardScorer:
             self._renderer, self._renderer_note = find_renderer(self.chromium)
         return self._renderer
 
+    def group_renderer(self) -> EquationRenderer | None:
+        """A renderer for one group: its cache holds that group's equations only (a run's would grow without
+        bound), and threads scoring other groups never share it."""
+        found = self.renderer()
+        if isinstance(found, ChromiumKatexRenderer):
+            return ChromiumKatexRenderer(found.chromium, found.katex_dir, found.batch_size, found.timeout_s)
+        return found
+
     def score(self, page: BenchPage, completions: Sequence[Completion]) -> list[Reward]:
         """The reward of each completion of the page, in order."""
         tests = self.tests_of(page) if self.weights.unit_tests else ()
-        render_failure = self._prerender(tests, completions)
+        renderer = self.group_renderer() if any(t.needs_renderer for t in tests) else None
+        render_failure = self._prerender(tests, completions, renderer)
         rewards = []
         for completion in completions:
-            verdicts = tuple(self._verdict(test, completion.text, render_failure) for test in tests)
+            verdicts = tuple(self._verdict(test, completion.text, renderer, render_failure) for test in tests)
             components: dict[str, float | None] = {}
             if self.weights.unit_tests:
                 components["unit_tests"] = unit_test_reward(verdicts)
@@ -179,14 +188,15 @@ class RewardScorer:
             rewards.append(Reward(weighted_total(components, self.weights), components, verdicts))
         return rewards
 
-    def _prerender(self, tests: Sequence[BenchTest], completions: Sequence[Completion]) -> str:
+    def _prerender(
+        self, tests: Sequence[BenchTest], completions: Sequence[Completion], renderer: EquationRenderer | None
+    ) -> str:
         """Render every equation the math tests will compare, in one browser launch for the whole group."""
         latex = [
             eq for test in tests if test.needs_renderer for c in completions for eq in test.render_requests(c.text)
         ]
         if not latex:
             return ""
-        renderer = self.renderer()
         if renderer is None:
             return f"math test not scored: {self._renderer_note}"
         try:
@@ -196,11 +206,13 @@ class RewardScorer:
             return f"math rendering failed: {err}"
         return ""
 
-    def _verdict(self, test: BenchTest, text: str, render_failure: str) -> TestVerdict:
-        if test.needs_renderer and render_failure:
-            return TestVerdict(test.id, test.type, False, render_failure)
+    def _verdict(
+        self, test: BenchTest, text: str, renderer: EquationRenderer | None, render_failure: str
+    ) -> TestVerdict:
+        if test.needs_renderer and (render_failure or renderer is None):
+            return TestVerdict(test.id, test.type, False, render_failure or f"not scored: {self._renderer_note}")
         try:
-            passed, why = test.run(text, self.renderer() if test.needs_renderer else None)
+            passed, why = test.run(text, renderer)
         except Exception as err:  # noqa: BLE001 - a test that crashes counts as failed, as in the original
             logger.debug("test %s crashed on a completion: %r", test.id, err)
             return TestVerdict(test.id, test.type, False, f"error: {err!r}")
