@@ -21,6 +21,8 @@ $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m pip install -q -e '.[dev]'
 	# the original, for the parity suite (tests/parity): its code only, none of its GPU/vllm dependencies
 	$(PYTHON) -m pip install -q --no-deps olmocr==0.4.27 || echo "olmocr 0.4.27 not installed (needs Python 3.11+): tests/parity will skip"
+	# TRL, the reference of the GRPO losses (tests/parity), and what importing it and olmocr's grpo_train needs
+	$(PYTHON) -m pip install -q trl==1.16.0 datasets==5.2.0 dill==0.4.1 multiprocess==0.70.19
 	touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install the package with its dev tools

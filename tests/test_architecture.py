@@ -32,6 +32,7 @@ FLOORS: dict[str, float] = {
     "vlm_ocr.model": 4,
     "vlm_ocr.checkpointing": 5,
     "vlm_ocr.export": 5,
+    "vlm_ocr.rl": 5,
     "vlm_ocr.strategies": 6,
     "vlm_ocr.callbacks": 6,
     "vlm_ocr.experiment_cli": 7,

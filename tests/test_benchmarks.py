@@ -93,3 +93,18 @@ def test_optimizer_fidelity_smoke():
     # the same reference trajectory in both modes, so the same bf16 ceiling
     ceiling = "float32 AdamW, final weights rounded to bf16"
     assert report["own_gradients"][ceiling] == report["shared_gradients"][ceiling]
+
+
+def test_rollout_throughput_cpu_smoke(tmp_path):
+    out = tmp_path / "rollout.json"
+    run_script(
+        "benchmarks/rollout_throughput.py",
+        *("--mode", "cpu", "--generations", "2", "--max-new-tokens", "3", "--longest-side", "112", "--json", str(out)),
+    )
+    report = json.loads(out.read_text())
+    batched, single = report["results"]
+    assert (batched["name"], single["name"]) == ("batched", "one_at_a_time")
+    assert (
+        batched["tokens"] == single["tokens"] == 2 * 3
+    )  # the same work on both sides: every completion runs to the end
+    assert report["ratio_tokens_per_s"] > 0 and report["prompt_tokens"][0] > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,9 @@ def build_test(data: dict[str, Any]) -> BenchTest:
     return cls(**data)
 
 
-def load_tests(path: Path) -> list[BenchTest]:
-    """All tests of one JSONL file, in file order; duplicate ids within the file are an error."""
-    tests: list[BenchTest] = []
+def iter_tests(path: Path) -> Iterator[BenchTest | BenchDataError]:
+    """Each non-blank line's test in file order, or the error naming `file:line` (bad JSON, unknown keys or
+    values, an id already used in the file); the caller decides whether an error stops it or is skipped."""
     seen: set[str] = set()
     with path.open(encoding="utf-8") as lines:
         for lineno, line in enumerate(lines, start=1):
@@ -53,9 +54,22 @@ def load_tests(path: Path) -> list[BenchTest]:
             try:
                 test = build_test(json.loads(line))
             except (json.JSONDecodeError, TypeError, ValidationError, AttributeError) as exc:
-                raise BenchDataError(f"{path}:{lineno}: {exc}") from exc
+                error = BenchDataError(f"{path}:{lineno}: {exc}")
+                error.__cause__ = exc
+                yield error
+                continue
             if test.id in seen:
-                raise BenchDataError(f"{path}:{lineno}: duplicate test id {test.id!r}")
+                yield BenchDataError(f"{path}:{lineno}: duplicate test id {test.id!r}")
+                continue
             seen.add(test.id)
-            tests.append(test)
+            yield test
+
+
+def load_tests(path: Path) -> list[BenchTest]:
+    """All tests of one JSONL file, in file order; the first bad line (or duplicate id) is an error."""
+    tests: list[BenchTest] = []
+    for item in iter_tests(path):
+        if isinstance(item, BenchDataError):
+            raise item
+        tests.append(item)
     return tests

@@ -36,10 +36,26 @@ def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
 def end_token_ids(model: Any, tokenizer: Any) -> list[int]:
     """Ids that end an answer: the family's end of turn and end of text."""
     family = family_of_model(model)
-    return tokenizer.convert_tokens_to_ids([family.end_of_turn, family.end_of_text])
+    return sorted(set(tokenizer.convert_tokens_to_ids([family.end_of_turn, family.end_of_text])))
 
 
 @torch.no_grad()
+def generate_new_tokens(
+    model: Any, tokenizer: Any, batch: dict[str, Any], spec: GenerationSpec, **options: Any
+) -> torch.Tensor:
+    """The tokens generated after each row of a left-padded batch, (rows, new) with padding after an end token.
+
+    `options` go to `generate` as they are (num_return_sequences: that many rows per prompt, consecutive).
+    """
+    inputs = model_inputs(batch)
+    options = {"max_new_tokens": spec.max_new_tokens, "do_sample": spec.do_sample, **options}
+    if spec.do_sample:
+        options.update(temperature=spec.temperature, top_p=spec.top_p)
+    end_ids = end_token_ids(model, tokenizer)
+    output = model.generate(**inputs, **options, pad_token_id=tokenizer.pad_token_id, eos_token_id=end_ids)
+    return output[:, inputs["input_ids"].shape[1] :]
+
+
 def generate_markdown(model: Any, tokenizer: Any, batch: dict[str, Any], spec: GenerationSpec) -> list[dict[str, Any]]:
     """Generate one answer per row of a left-padded batch.
 
@@ -47,16 +63,11 @@ def generate_markdown(model: Any, tokenizer: Any, batch: dict[str, Any], spec: G
     turn, `length` when it hit max_new_tokens) and seconds (the batch's wall time shared equally).
     """
     start = time.perf_counter()
-    inputs = model_inputs(batch)
-    options: dict[str, Any] = {"max_new_tokens": spec.max_new_tokens, "do_sample": spec.do_sample}
-    if spec.do_sample:
-        options.update(temperature=spec.temperature, top_p=spec.top_p)
+    new_tokens = generate_new_tokens(model, tokenizer, batch, spec)
     end_ids = set(end_token_ids(model, tokenizer))
-    output = model.generate(**inputs, **options, pad_token_id=tokenizer.pad_token_id, eos_token_id=sorted(end_ids))
-    new_tokens = output[:, inputs["input_ids"].shape[1] :]
     seconds = (time.perf_counter() - start) / len(new_tokens)
     results = []
-    for row, tokens in zip(inputs["attention_mask"], new_tokens.tolist(), strict=True):
+    for row, tokens in zip(batch["attention_mask"], new_tokens.tolist(), strict=True):
         stop_at = next((i for i, t in enumerate(tokens) if t in end_ids), None)
         kept = tokens if stop_at is None else tokens[:stop_at]
         results.append(

@@ -17,8 +17,33 @@ from torch.utils.checkpoint import checkpoint
 from vlm_ocr.data.processor import IGNORE_INDEX
 
 
-def _chunk_cross_entropy(lm_head: torch.nn.Module, states: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return F.cross_entropy(lm_head(states).float(), targets, reduction="none")
+def _chunk_cross_entropy(
+    lm_head: torch.nn.Module, states: torch.Tensor, targets: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    logits = lm_head(states).float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    return F.cross_entropy(logits, targets, reduction="none")
+
+
+def chunked_cross_entropy(
+    lm_head: torch.nn.Module, states: torch.Tensor, targets: torch.Tensor, chunk_size: int, temperature: float = 1.0
+) -> torch.Tensor:
+    """(N,) cross-entropy of each of (N, H) states against its target, lm_head applied in checkpointed chunks of
+    `chunk_size` states to float32 logits divided by `temperature`."""
+    return torch.cat(
+        [
+            checkpoint(
+                _chunk_cross_entropy,
+                lm_head,
+                states[i : i + chunk_size],
+                targets[i : i + chunk_size],
+                temperature,
+                use_reentrant=False,
+            )
+            for i in range(0, len(states), chunk_size)
+        ]
+    )
 
 
 def answer_token_loss_terms(
@@ -50,18 +75,7 @@ def answer_token_loss_terms(
         return hidden.sum() * 0.0, 0, torch.empty(0)
     states = hidden[rows, cols]  # (N, H): the state at t predicts the label at t + 1
     targets = shifted[rows, cols]
-    losses = torch.cat(
-        [
-            checkpoint(
-                _chunk_cross_entropy,
-                lm_head,
-                states[i : i + chunk_size],
-                targets[i : i + chunk_size],
-                use_reentrant=False,
-            )
-            for i in range(0, len(states), chunk_size)
-        ]
-    )
+    losses = chunked_cross_entropy(lm_head, states, targets, chunk_size)
     pages = rows if page_index is None else page_index[:, 1:][rows, cols]
     num_pages = int(pages.max()) + 1
     per_page = torch.zeros(num_pages, device=losses.device, dtype=losses.dtype).index_add_(0, pages, losses)
