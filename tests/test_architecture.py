@@ -26,6 +26,7 @@ FLOORS: dict[str, int] = {
     "vlm_ocr.eval": 2,
     "data_tools": 3,
     "vlm_ocr.data": 3,
+    "vlm_ocr.optim": 3,
     "vlm_ocr.model": 4,
     "vlm_ocr.checkpointing": 5,
     "vlm_ocr.export": 5,
