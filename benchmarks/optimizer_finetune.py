@@ -9,8 +9,9 @@ moved by --shift of its tensor's spread), on 64 fresh random inputs per step, wi
 (lr 2e-5, betas (0.9, 0.999), eps 1e-8, weight decay 0.01 on linear weights only, clipping at 1.0) and schedule
 (10% linear warmup, then linear decay to 0, transformers' `linear`). The loss is the KL divergence from the new
 teacher's output distribution, measured at the end on 4,096 held-out inputs. Every optimizer starts from the same
-pretrained weights rounded to bf16 and sees the same inputs; the bf16 ones train bf16 weights (bf16 forward), the
-reference is float32 AdamW on float32 master weights with bf16 compute (as `bf16-mixed`). For each it reports
+pretrained weights rounded to bf16 and sees the same inputs; the bf16 ones train bf16 weights with bf16 gradients,
+the reference is float32 AdamW on float32 master weights (as `bf16-mixed`); every forward reads the weights rounded
+to bf16 and runs in float32 arithmetic (a CPU's bf16 matmuls are slow; activations are not rounded). For each it reports
 the final KL, the cosine and norm ratio of its total update (final minus start weights, its bf16 weights alone)
 against the reference's, and the measured bytes per trainable parameter (weights, gradients, state).
 
@@ -122,7 +123,7 @@ def finetune(dtype, factory, start: ResidualMLP, teacher: ResidualMLP, args) -> 
     master = ResidualMLP()
     master.load_state_dict(start.state_dict())
     master.to(dtype)
-    compute = master if dtype == torch.bfloat16 else ResidualMLP().to(torch.bfloat16)
+    compute = ResidualMLP()  # float32 arithmetic on the bf16 values (a CPU's bf16 matmuls are slow)
     optimizer = factory(param_groups_of(master))
     schedule = get_scheduler("linear", optimizer, num_warmup_steps=int(args.steps * 0.1), num_training_steps=args.steps)
     generator = torch.Generator().manual_seed(args.seed + 3)
@@ -130,14 +131,13 @@ def finetune(dtype, factory, start: ResidualMLP, teacher: ResidualMLP, args) -> 
         x = torch.randn(args.rows, WIDTH, generator=generator)
         with torch.no_grad():
             target = teacher(x)
-        if compute is not master:
-            compute.load_state_dict(master.state_dict())
-        loss = kl(compute(x.bfloat16()), target)
+            for c, p in zip(compute.parameters(), master.parameters(), strict=True):
+                c.copy_(p.bfloat16())  # the forward sees bf16 weights, as under bf16-true or bf16-mixed
+        loss = kl(compute(x.bfloat16().float()), target)
         compute.zero_grad(set_to_none=True)
         loss.backward()
-        if compute is not master:
-            for p, c in zip(master.parameters(), compute.parameters(), strict=True):
-                p.grad = c.grad.float()
+        for p, c in zip(master.parameters(), compute.parameters(), strict=True):
+            p.grad = c.grad.to(dtype)  # bf16 gradients for bf16 weights, float32 for float32 master weights
         torch.nn.utils.clip_grad_norm_(master.parameters(), 1.0)
         optimizer.step()
         schedule.step()

@@ -119,15 +119,13 @@ class Bf16AdamW(torch.optim.Optimizer):
                 lr = float(group["lr"])
                 view = local(param)
                 fused = self.fused if self.fused is not None else view.is_cuda
-                scalars = [lr, lr * group["weight_decay"], 1 - beta1**step, math.sqrt(1 - beta2**step)]
-                seeds = [stream_seed(self.seed, ordinal, step, use) for use in range(3)]
-                seeds.append(first_element_index(param))
+                hyper = [lr, lr * group["weight_decay"], 1 - beta1**step, math.sqrt(1 - beta2**step)]
+                seeds = [stream_seed(self.seed, ordinal, step, use) for use in (0, 1)] + [first_element_index(param)]
                 flat = [
                     flat_view(t)
                     for t in (param, param.grad, state["exp_avg"], state["exp_avg_sq"], state.get("compensation"))
                 ]
-                scalars = torch.tensor(scalars, dtype=torch.float32, device=view.device)
-                apply_update(flat, scalars, seeds, fused, beta1=beta1, beta2=beta2, eps=group["eps"])
+                apply_update(flat, hyper, seeds, fused, beta1=beta1, beta2=beta2, eps=group["eps"])
         return loss
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:

@@ -25,21 +25,26 @@ def stream_seed(*words: int) -> int:
     return state & MASK32
 
 
-def hash_bits16(index: torch.Tensor, seed: torch.Tensor | int) -> torch.Tensor:
-    """16 uniform random bits (int32 in [0, 65536)) per element of an int64 index below 2**32."""
+def hash32(index: torch.Tensor, seed: torch.Tensor | int) -> torch.Tensor:
+    """32 uniform random bits (int64 in [0, 2**32)) per element of an int64 index below 2**32."""
     x = (index ^ seed) & MASK32
     for _ in range(2):  # int64 arithmetic kept below 2**63: x < 2**32 and MULTIPLIER < 2**31
         x = x ^ (x >> 16)
         x = (x * MULTIPLIER) & MASK32
-    x = x ^ (x >> 16)
-    return (x & 0xFFFF).to(torch.int32)
+    return x ^ (x >> 16)
 
 
-def round_to_bf16_stochastically(value: torch.Tensor, index: torch.Tensor, seed: torch.Tensor | int) -> torch.Tensor:
-    """bf16 of a float32 tensor, rounded up in magnitude with probability equal to the dropped fraction: unbiased,
-    so averages of many small steps survive where round-to-nearest drops every step below half a bf16 spacing."""
+def round_with_bits(value: torch.Tensor, bits16: torch.Tensor) -> torch.Tensor:
+    """bf16 of a float32 tensor, rounded up in magnitude with probability equal to the dropped fraction, given 16
+    random bits per element (int64 in [0, 65536)): unbiased, so averages of many small steps survive where
+    round-to-nearest drops every step below half a bf16 spacing."""
     bits = value.contiguous().view(torch.int32)
     # adding 16 random bits below bf16's last mantissa bit, then truncating, rounds away from zero with probability
     # (dropped bits) / 2**16; the sign bit is untouched (sign-magnitude), so negative values round symmetrically
-    rounded = (bits + hash_bits16(index, seed)) & -65536
+    rounded = (bits + bits16.to(torch.int32)) & -65536
     return rounded.view(torch.float32).to(torch.bfloat16)
+
+
+def round_to_bf16_stochastically(value: torch.Tensor, index: torch.Tensor, seed: torch.Tensor | int) -> torch.Tensor:
+    """round_with_bits with the low 16 bits of the hash of (seed, index)."""
+    return round_with_bits(value, hash32(index, seed) & 0xFFFF)
