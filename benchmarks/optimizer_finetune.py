@@ -16,7 +16,7 @@ the final KL, the cosine and norm ratio of its total update (final minus start w
 against the reference's, and the measured bytes per trainable parameter (weights, gradients, state).
 
 A second, model-free table: the ratchet of a bf16 second moment. Stationary Gaussian gradients (std 1e-3) go into
-each optimizer at lr 0 for --steps steps; the median over elements of its stored second moment over float32's
+each optimizer at lr 0 for --ratchet-steps steps; the median over elements of its stored second moment over float32's
 exact one (the same formula), at steps 1,000, 3,000 and the last. 1 is exact; above 1 the moment has stopped
 following decreases (the optimizer steps short).
 """
@@ -127,7 +127,9 @@ def finetune(dtype, factory, start: ResidualMLP, teacher: ResidualMLP, args) -> 
     optimizer = factory(param_groups_of(master))
     schedule = get_scheduler("linear", optimizer, num_warmup_steps=int(args.steps * 0.1), num_training_steps=args.steps)
     generator = torch.Generator().manual_seed(args.seed + 3)
-    for _ in range(args.steps):
+    for step in range(args.steps):
+        if step % 1000 == 0:
+            print(f"  step {step}", flush=True)
         x = torch.randn(args.rows, WIDTH, generator=generator)
         with torch.no_grad():
             target = teacher(x)
@@ -153,8 +155,8 @@ def ratchet(factory, args) -> dict[str, float]:
     optimizer = factory([{"params": [param]}])
     exact = torch.zeros(4096)
     generator = torch.Generator().manual_seed(args.seed + 4)
-    beta2, marks, out = HYPER["betas"][1], {1000, 3000, args.steps}, {}
-    for step in range(1, args.steps + 1):
+    beta2, marks, out = HYPER["betas"][1], {1000, 3000, args.ratchet_steps}, {}
+    for step in range(1, args.ratchet_steps + 1):
         grad = (1e-3 * torch.randn(4096, generator=generator)).bfloat16()
         param.grad = grad.clone()
         optimizer.step()
@@ -170,6 +172,7 @@ def ratchet(factory, args) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=8400, help="fine-tuning optimizer steps (the recipe: 8,400)")
+    parser.add_argument("--ratchet-steps", type=int, default=8400, help="steps of the model-free second-moment table")
     parser.add_argument("--pretrain-steps", type=int, default=3000)
     parser.add_argument("--rows", type=int, default=64, help="inputs per fine-tuning step")
     parser.add_argument("--shift", type=float, default=0.3, help="the new teacher's shift, in each tensor's std")
@@ -208,6 +211,7 @@ def main() -> None:
         results[name] = row
         print(f"{name:62s} {json.dumps(row)}", flush=True)
     report = {"steps": args.steps, "pretrain_steps": args.pretrain_steps, "rows": args.rows, "shift": args.shift}
+    report["ratchet_steps"] = args.ratchet_steps
     report.update(start_kl=round(start_kl, 4), parameters=initial.numel(), **HYPER, results=results)
     report["torch"] = torch.__version__
     text = json.dumps(report, indent=2)

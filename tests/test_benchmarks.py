@@ -93,3 +93,15 @@ def test_optimizer_fidelity_smoke():
     # the same reference trajectory in both modes, so the same bf16 ceiling
     ceiling = "float32 AdamW, final weights rounded to bf16"
     assert report["own_gradients"][ceiling] == report["shared_gradients"][ceiling]
+
+
+def test_optimizer_finetune_smoke():
+    args = ["--steps", "3", "--ratchet-steps", "3", "--pretrain-steps", "2", "--only", "the recipe"]
+    out = run_script("benchmarks/optimizer_finetune.py", *args)
+    report = json.loads(out[out.index("{") :])
+    results = report["results"]
+    assert list(results) == ["float32 AdamW (reference)", "Bf16AdamW, Kahan weights, bf16 moments (the recipe)"]
+    assert results["float32 AdamW (reference)"]["bytes_per_param"] == 16
+    assert results["Bf16AdamW, Kahan weights, bf16 moments (the recipe)"]["bytes_per_param"] == 10
+    assert report["start_kl"] > 0 and all(r["final_kl"] > 0 for r in results.values())
+    assert list(results["Bf16AdamW, Kahan weights, bf16 moments (the recipe)"]["ratchet_v_over_float32"]) == ["step_3"]

@@ -132,7 +132,6 @@ def test_packed_overlay_changes_only_the_packing_keys(cli_env):
         "trainer.accumulate_grad_batches",
         "trainer.val_check_interval",
         "data.pack_max_tokens",
-        "model.compile_dynamic",
     }
 
 
