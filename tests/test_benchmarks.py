@@ -98,7 +98,7 @@ def test_optimizer_fidelity_smoke():
 def test_optimizer_finetune_smoke():
     args = ["--steps", "3", "--ratchet-steps", "3", "--pretrain-steps", "2", "--only", "the recipe"]
     out = run_script("benchmarks/optimizer_finetune.py", *args)
-    report = json.loads(out[out.index("{") :])
+    report = json.loads(out[out.index("\n{") :])  # the report after the per-optimizer lines
     results = report["results"]
     assert list(results) == ["float32 AdamW (reference)", "Bf16AdamW, Kahan weights, bf16 moments (the recipe)"]
     assert results["float32 AdamW (reference)"]["bytes_per_param"] == 16
