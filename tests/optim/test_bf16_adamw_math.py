@@ -3,6 +3,7 @@ reproducible."""
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from vlm_ocr.experiment_cli import build_cli
@@ -43,3 +44,30 @@ def test_stochastic_rounding_is_unbiased_and_the_same_for_the_same_seed_and_elem
     assert not torch.equal(round_to_bf16_stochastically(value, index, seed=6), rounded)
     exact = torch.tensor([1.5, -0.25, 0.0, 3.0])  # already bf16: never moved
     assert torch.equal(round_to_bf16_stochastically(exact, torch.arange(4), seed=1).float(), exact)
+
+
+@pytest.mark.slow  # dynamo traces the update for about 20 s on a loaded CPU
+def test_the_fused_update_traces_as_one_graph_and_matches_the_eager_one(monkeypatch):
+    """The CUDA path (fused=None on a GPU) compiles adamw_update_ with fullgraph and dynamic sizes; traced with the
+    eager backend here (no GPU, no inductor compile), it gives the eager chunks' bits in one graph for all sizes."""
+    from torch._dynamo.utils import counters
+
+    from vlm_ocr.optim import Bf16AdamW, update
+
+    traced = torch.compile(update.adamw_update_, fullgraph=True, dynamic=True, backend="eager")
+    monkeypatch.setattr(update, "compiled_update", lambda: traced)
+    torch._dynamo.reset()
+    counters.clear()
+    runs = []
+    for fused in (False, True):
+        torch.manual_seed(0)
+        params = [torch.nn.Parameter(0.02 * torch.randn(n).bfloat16()) for n in (3000, 5000)]
+        optimizer = Bf16AdamW(params, lr=1e-3, fused=fused)
+        generator = torch.Generator().manual_seed(1)
+        for _ in range(3):
+            for param in params:
+                param.grad = torch.randn(param.shape, generator=generator).bfloat16()
+            optimizer.step()
+        runs.append([t for p in params for t in (p.detach(), *optimizer.state[p].values())])
+    assert all(torch.equal(a, b) for a, b in zip(*runs, strict=True))
+    assert counters["stats"]["unique_graphs"] == 1
