@@ -32,9 +32,12 @@ from vlm_ocr.model.module import VlmOcrModule
 GIB = 2**30  # as torch.cuda.max_memory_allocated is reported by the training benchmark
 OPTIMIZER_BYTES = {  # optimizer state per trainable parameter, on top of bf16 weights and bf16 gradients
     "torch AdamW, bf16 states (the original; overlays/olmocr-adamw.yaml)": 4,
-    "optimi AdamW, Kahan summation (the recipe; bf16 states + bf16 compensation)": 6,
+    "Bf16AdamW, stochastic weights, bf16 moments (overlays/one-80gb-gpu.yaml)": 4,
+    "Bf16AdamW, Kahan weights, bf16 moments (the recipe; bf16 states + bf16 compensation)": 6,
+    "Bf16AdamW, Kahan weights, float32 moments": 10,
     "bitsandbytes AdamW8bit": 2,
 }
+CARDS_GB = {"80 GB": 80, "141 GB": 141, "180 GB": 180}  # nominal memory of one H100/A100 80GB, H200, B200
 ANSWER_TOKENS = 16
 
 
@@ -180,6 +183,9 @@ def main() -> None:
             "weights_grads_states_gib": round(states / GIB, 1),
             "peak_gib": round((states + activations + logits_chunk) / GIB, 1),
             "peak_gib_gradient_checkpointing": round((states + checkpointed + logits_chunk) / GIB, 1),
+            "free_gb_gradient_checkpointing": {  # nominal card memory minus the projected peak, in GB (1e9 bytes)
+                card: round(size - (states + checkpointed + logits_chunk) / 1e9, 1) for card, size in CARDS_GB.items()
+            },
         }
     report = {
         "preset": args.preset,

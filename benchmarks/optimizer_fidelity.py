@@ -91,13 +91,27 @@ def param_groups(model: nn.Module) -> list[dict]:
 
 
 def optimizers() -> dict[str, tuple[torch.dtype, Callable]]:
-    """name -> (weight dtype, factory of the optimizer from parameter groups)."""
+    """name -> (weight dtype, factory of the optimizer from parameter groups): every optimizer the project offers."""
     from optimi import AdamW as OptimiAdamW
+
+    from vlm_ocr.optim import Bf16AdamW
 
     choices: dict[str, tuple[torch.dtype, Callable]] = {
         "float32 AdamW (reference)": (torch.float32, lambda g: torch.optim.AdamW(g, **HYPER)),
         "torch AdamW on bf16 (the original)": (torch.bfloat16, lambda g: torch.optim.AdamW(g, **HYPER)),
-        "optimi AdamW, Kahan summation": (torch.bfloat16, lambda g: OptimiAdamW(g, kahan_sum=True, **HYPER)),
+        "optimi AdamW, Kahan summation": (
+            torch.bfloat16,
+            lambda g: OptimiAdamW(g, kahan_sum=True, decouple_lr=False, **HYPER),  # the former recipe
+        ),
+        "Bf16AdamW, Kahan weights, bf16 moments (the recipe)": (torch.bfloat16, lambda g: Bf16AdamW(g, **HYPER)),
+        "Bf16AdamW, Kahan weights, float32 moments": (
+            torch.bfloat16,
+            lambda g: Bf16AdamW(g, moments="float32", **HYPER),
+        ),
+        "Bf16AdamW, stochastic weights, bf16 moments (80 GB overlay)": (
+            torch.bfloat16,
+            lambda g: Bf16AdamW(g, weights="stochastic", **HYPER),
+        ),
     }
     try:
         from torchao.optim import _AdamW as TorchaoAdamW  # private in torchao 0.18 ("for quantized training")
@@ -128,7 +142,7 @@ def measure(params: list[torch.Tensor], start: nn.Module, optimizer: torch.optim
     update = torch.cat(
         [(p.detach().double() - s.double()).flatten() for p, s in zip(params, start.parameters(), strict=True)]
     )
-    compensations = [optimizer.state[p].get("kahan_comp") for p in params]
+    compensations = [optimizer.state[p].get("kahan_comp", optimizer.state[p].get("compensation")) for p in params]
     held = None  # what a Kahan optimizer holds: the weights plus the rounding error it has yet to apply
     if all(c is not None for c in compensations):
         held = update + torch.cat([c.double().flatten() for c in compensations])

@@ -11,7 +11,8 @@ import torch
 
 
 class Recorder(L.Callback):
-    """Writes <out>/rank<r>.jsonl (step, epoch, pages, lr per batch) and, on rank 0, <out>/weights.pt at the end.
+    """Writes <out>/rank<r>.jsonl (step, epoch, pages, lr per batch) and, on rank 0, <out>/weights.pt at the end
+    (with several processes also each rank's own tensors, <out>/weights_rank<r>.pt).
 
     Args:
         out: output folder.
@@ -41,6 +42,9 @@ class Recorder(L.Callback):
     def on_train_end(self, trainer, pl_module):
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
+        if trainer.world_size > 1:  # this rank's own tensors (DDP: its replica; FSDP: its shards)
+            own = {k: getattr(v, "_local_tensor", v).detach().clone() for k, v in pl_module.model.state_dict().items()}
+            torch.save(own, self.out / f"weights_rank{trainer.global_rank}.pt")
         state = get_model_state_dict(pl_module.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         if trainer.is_global_zero:
             torch.save({k: v.detach().clone() for k, v in state.items()}, self.out / "weights.pt")

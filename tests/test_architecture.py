@@ -29,6 +29,7 @@ FLOORS: dict[str, float] = {
     "vlm_ocr.model.families": 2,  # below the data side and the model: both ask the checkpoint's family
     "data_tools": 3,
     "vlm_ocr.data": 3,
+    "vlm_ocr.optim": 3,
     "vlm_ocr.model": 4,
     "vlm_ocr.checkpointing": 5,
     "vlm_ocr.export": 5,

@@ -108,3 +108,15 @@ def test_rollout_throughput_cpu_smoke(tmp_path):
         batched["tokens"] == single["tokens"] == 2 * 3
     )  # the same work on both sides: every completion runs to the end
     assert report["ratio_tokens_per_s"] > 0 and report["prompt_tokens"][0] > 0
+
+
+def test_optimizer_finetune_smoke():
+    args = ["--steps", "3", "--ratchet-steps", "3", "--pretrain-steps", "2", "--only", "the recipe"]
+    out = run_script("benchmarks/optimizer_finetune.py", *args)
+    report = json.loads(out[out.index("\n{") :])  # the report after the per-optimizer lines
+    results = report["results"]
+    assert list(results) == ["float32 AdamW (reference)", "Bf16AdamW, Kahan weights, bf16 moments (the recipe)"]
+    assert results["float32 AdamW (reference)"]["bytes_per_param"] == 16
+    assert results["Bf16AdamW, Kahan weights, bf16 moments (the recipe)"]["bytes_per_param"] == 10
+    assert report["start_kl"] > 0 and all(r["final_kl"] > 0 for r in results.values())
+    assert list(results["Bf16AdamW, Kahan weights, bf16 moments (the recipe)"]["ratchet_v_over_float32"]) == ["step_3"]

@@ -15,6 +15,7 @@ RECIPE_OF = {  # every overlay and the recipe it goes on top of
     "ddp.yaml": MIX,
     "fsdp.yaml": MIX,
     "olmocr-adamw.yaml": MIX,
+    "one-80gb-gpu.yaml": MIX,
     "packed.yaml": MIX,
     "lora.yaml": TINY,
     "reading.yaml": TINY,
@@ -62,9 +63,13 @@ def test_recipe_values(cli_env):
     assert model.hparams.lr_scheduler == "linear" and model.hparams.warmup_ratio == 0.1
     assert model.hparams.compile and not model.hparams.train_vision_tower
     opt = model.optimizer_factory([{"params": [torch.nn.Parameter(torch.zeros(1))]}])
-    assert type(opt).__module__.startswith("optimi") and opt.defaults["kahan_sum"] and not opt.defaults["decouple_lr"]
-    assert opt.defaults["lr"] == 2e-5 and (opt.defaults["beta1"], opt.defaults["beta2"]) == (0.9, 0.999)
-    assert opt.defaults["eps"] == 1e-8 and opt.defaults["weight_decay"] == 0.01
+    assert type(opt).__name__ == "Bf16AdamW" and (opt.defaults["weights"], opt.defaults["moments"]) == (
+        "kahan",
+        "bfloat16",
+    )
+    assert opt.defaults["lr"] == 2e-5 and opt.defaults["betas"] == (0.9, 0.999)
+    assert opt.defaults["eps"] == 1e-8 and opt.defaults["weight_decay"] == 0.01 and opt.seed == 300
+    assert model.hparams.compile_dynamic is None  # shape-generic after the first length change
     assert data.hparams.max_length == 8192 and data.hparams.batch_size == 1 and data.hparams.data_seed == 301
     assert [type(t).__name__ for t in data.transforms] == [
         "ParseFrontMatter",
@@ -129,7 +134,6 @@ def test_packed_overlay_changes_only_the_packing_keys(cli_env):
         "trainer.accumulate_grad_batches",
         "trainer.val_check_interval",
         "data.pack_max_tokens",
-        "model.compile_dynamic",
     }
 
 
@@ -156,17 +160,20 @@ def test_ddp_overlay_changes_only_the_launch_keys(cli_env):
 
 def test_fsdp_overlay_changes_the_launch_keys_and_what_fsdp2_needs(cli_env):
     recipe, fsdp = build(cli_env, MIX), build(cli_env, MIX, OVERLAYS / "fsdp.yaml")
-    compile_keys = {"model.compile", "model.compile_dynamic"}
-    assert changed_keys(recipe, fsdp) == LAUNCH | compile_keys | {"trainer.callbacks", "model.optimizer"}
+    assert changed_keys(recipe, fsdp) == LAUNCH | {"model.compile", "trainer.callbacks"}
     assert_launch_keys(fsdp, recipe)
     assert fsdp.config.trainer.strategy.class_path == "vlm_ocr.strategies.FSDP2Strategy"
     assert callbacks(fsdp) == callbacks(recipe, leaving_out=("GenerationMetrics", "ExportHuggingFace"))
-    ours, theirs = optimizer(fsdp), optimizer(recipe)
-    assert ours["class_path"] == theirs["class_path"] == "optimi.AdamW"
-    assert (ours["init_args"].pop("triton"), ours["init_args"].pop("foreach")) == (False, False)  # DTensor shards
-    theirs["init_args"].pop("triton"), theirs["init_args"].pop("foreach")
-    assert ours == theirs  # Kahan summation and every hyperparameter as the recipe
+    assert optimizer(fsdp) == optimizer(recipe)  # Bf16AdamW steps DTensor shards as they are
     assert not fsdp.model.hparams.compile
+
+
+def test_the_80gb_overlay_rounds_the_weights_stochastically_and_checkpoints(cli_env):
+    recipe, small = build(cli_env, MIX), build(cli_env, MIX, OVERLAYS / "one-80gb-gpu.yaml")
+    assert changed_keys(recipe, small) == {"model.optimizer", "model.gradient_checkpointing"}
+    ours, theirs = optimizer(small), optimizer(recipe)
+    assert ours["init_args"].pop("weights") == "stochastic" and theirs["init_args"].pop("weights") == "kahan"
+    assert ours == theirs and small.model.hparams.gradient_checkpointing
 
 
 def test_deepspeed_overlay_changes_the_launch_keys_and_what_zero3_needs(cli_env):
@@ -174,7 +181,7 @@ def test_deepspeed_overlay_changes_the_launch_keys_and_what_zero3_needs(cli_env)
     zero3 = ROOT / "deepspeed" / "zero3.yaml"
     extra = () if importlib.util.find_spec("deepspeed") else ("--trainer.strategy", "ddp")
     recipe, deepspeed = build(cli_env, MIX), build(cli_env, MIX, zero3, extra=extra)
-    compile_keys = {"model.compile", "model.compile_dynamic"}
+    compile_keys = {"model.compile"}
     assert changed_keys(recipe, deepspeed) == LAUNCH | compile_keys | {
         "trainer.plugins",
         "trainer.callbacks",

@@ -20,7 +20,13 @@ ROOTS = ["train/document", "train/table", "train/list", "train/german"]  # 8 pag
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
 
-def overlay(run: Path, strategy=None, batch_size=1, max_steps=4, ckpt_path=None) -> Path:
+BF16_RECIPE = {  # the recipe's optimizer on bf16 weights, at an lr the tiny model moves with in 4 steps
+    "dtype": "bfloat16",
+    "optimizer": {"class_path": "vlm_ocr.optim.Bf16AdamW", "init_args": {"lr": 3e-3, "seed": 300}},
+}
+
+
+def overlay(run: Path, strategy=None, batch_size=1, max_steps=4, ckpt_path=None, bf16=False) -> Path:
     trainer = {
         "logger": False,
         "enable_progress_bar": False,
@@ -41,6 +47,9 @@ def overlay(run: Path, strategy=None, batch_size=1, max_steps=4, ckpt_path=None)
     if strategy:
         trainer.update(strategy=strategy, devices=2)
     config = {"trainer": trainer, "data": {"train_roots": ROOTS, "batch_size": batch_size, "num_workers": 0}}
+    if bf16:
+        trainer["precision"] = "bf16-true"
+        config["model"] = BF16_RECIPE
     run.mkdir(parents=True, exist_ok=True)
     (run / "overlay.yaml").write_text(yaml.safe_dump(config))
     return run / "overlay.yaml"
@@ -142,3 +151,31 @@ def test_fsdp2_matches_ddp_resumes_exactly_and_exports_one_hf_folder(ddp_run, tm
     assert main(["export", str(sharded), "--out", str(out), *flags]) == 0
     exported = load_model(str(out), "float32", "sdpa").state_dict()
     assert exported.keys() == fsdp.keys() and all(torch.equal(exported[k], fsdp[k]) for k in fsdp)
+
+
+@pytest.mark.slow
+def test_the_recipe_optimizer_keeps_ddp_replicas_identical_and_resumes_fsdp2_shards_exactly(
+    tmp_path, tiny_vlm_dir, sample_data_dir
+):
+    """Bf16AdamW's stochastic rounding under DDP (every replica must round alike) and FSDP2 (DTensor shards, each
+    drawing the bits of its own elements), in bf16, through torchrun and the CLI."""
+    ddp = tmp_path / "ddp"
+    torchrun(cli_args(ddp, tiny_vlm_dir, sample_data_dir, strategy="ddp", bf16=True), ddp)
+    replicas = [torch.load(ddp / "rec" / f"weights_rank{rank}.pt") for rank in (0, 1)]
+    assert all(torch.equal(replicas[0][k], replicas[1][k]) for k in replicas[0])
+    initial = load_model(str(tiny_vlm_dir), "bfloat16", "sdpa").state_dict()
+    update = torch.cat([(replicas[0][k].float() - initial[k].float()).flatten() for k in replicas[0]])
+    assert update.norm() > 0.1  # it trained
+
+    strategy = {"class_path": "vlm_ocr.strategies.FSDP2Strategy"}
+    fsdp = tmp_path / "fsdp"
+    torchrun(cli_args(fsdp, tiny_vlm_dir, sample_data_dir, strategy=strategy, bf16=True), fsdp)
+    sharded = torch.load(fsdp / "rec" / "weights.pt")
+    other = torch.cat([(sharded[k].float() - initial[k].float()).flatten() for k in replicas[0]])
+    assert ((other - update).norm() / update.norm()).item() < 0.05  # the same training, up to bf16 sums
+
+    resumed = tmp_path / "resumed"
+    args = cli_args(resumed, tiny_vlm_dir, sample_data_dir, strategy=strategy, bf16=True)
+    torchrun([*args, "--ckpt_path", str(fsdp / "ckpt" / "epoch=0-step=2.ckpt")], resumed)
+    again = torch.load(resumed / "rec" / "weights.pt")
+    assert all(torch.equal(again[k], sharded[k]) for k in sharded)

@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from vlm_ocr.data.processor import load_processor
 from vlm_ocr.model.batch_tokens import page_lengths
-from vlm_ocr.model.compilation import compile_decoder_layers
+from vlm_ocr.model.compilation import RecompileWatch, compile_decoder_layers
 from vlm_ocr.model.generate import GenerationSpec, model_inputs
 from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
 from vlm_ocr.model.loss import answer_token_loss_terms
@@ -49,8 +49,10 @@ class VlmOcrModule(L.LightningModule):
         gradient_checkpointing: recompute decoder activations in backward to save memory.
         compile: torch.compile the decoder layer by layer (inductor, default mode, not fullgraph; see
             vlm_ocr.model.compilation).
-        compile_dynamic: False: one graph per sequence length, as the original recipe; None: torch makes the
-            length dynamic after the first change (fewer recompiles with pages of varying length).
+        compile_dynamic: None: torch makes the length dynamic after the first change, so pages of every length
+            share a few graphs; False: one graph per sequence length, as the original recipe (past torch's
+            recompile limit of 8 the layers run eagerly: warned at the first such step).
+        compile_backend: torch.compile's backend for `compile` (inductor).
         liger_kernels: patch the decoder with the family's Liger Triton kernels (RMSNorm, SwiGLU, rope) before
             loading; needs `pip install liger-kernel` and a GPU.
         generation: decoding settings for predict.
@@ -80,6 +82,7 @@ class VlmOcrModule(L.LightningModule):
         gradient_checkpointing: bool = False,
         compile: bool = False,
         compile_dynamic: bool | None = None,
+        compile_backend: str = "inductor",
         liger_kernels: bool = False,
         generation: GenerationSpec | None = None,
         predict_rotation_retry: bool = True,
@@ -100,6 +103,7 @@ class VlmOcrModule(L.LightningModule):
         self.dropped: dict[str, int] = {}
         self._last_batch: dict[str, Any] | None = None  # stands in for an all-dropped batch under DDP/FSDP
         self._window_units = 0  # loss units (pages or tokens) this rank saw since the last optimizer step
+        self._recompile_watch: RecompileWatch | None = None
 
     def setup(self, stage: str) -> None:
         if stage == "predict" and self.tokenizer is None:
@@ -118,7 +122,8 @@ class VlmOcrModule(L.LightningModule):
         if hp.gradient_checkpointing:
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hp.compile:
-            compile_decoder_layers(self.model, dynamic=hp.compile_dynamic)
+            compile_decoder_layers(self.model, dynamic=hp.compile_dynamic, backend=hp.compile_backend)
+            self._recompile_watch = RecompileWatch()
         if hp.lora is not None:
             self.model = apply_lora(self.model, hp.lora)
 
@@ -223,6 +228,10 @@ class VlmOcrModule(L.LightningModule):
                 "DeepSpeed keeps the gradients inside its engine: the loss is averaged per batch, and the batches "
                 "of an optimizer step count equally (not every page or token of the step, as on other strategies)"
             )
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._recompile_watch is not None and (news := self._recompile_watch.news()):
+            rank_zero_warn(f"step {self.trainer.global_step}: {news}")
 
     def on_train_epoch_end(self) -> None:
         if self.dropped:
