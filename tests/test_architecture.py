@@ -19,6 +19,7 @@ FLOORS: dict[str, int] = {
     "vlm_ocr": 0,  # the package root: version string only
     "vlm_ocr.errors": 0,
     "vlm_ocr.verbs": 1,
+    "vlm_ocr.config_errors": 1,
     "vlm_ocr.pages": 1,
     "vlm_ocr.katex": 1,
     "vlm_ocr.prep": 2,

@@ -179,3 +179,39 @@ def test_a_project_verb_reports_bad_input_as_one_line(tmp_path):
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith(f"{args[0]}: error: ") and line in last, last
     assert not list(tmp_path.iterdir())  # nothing was written
+
+
+def test_config_mistakes_are_one_line_naming_the_key_the_file_and_the_fix(capsys, tmp_path):
+    def config(name, text):
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    overlay_typo = config("overlay.yaml", "trainer:\n  max_stepz: 3\n")
+    broken = config("broken.yaml", "trainer:\n  max_steps: [3\n")
+    wrong_type = config("wrong-type.yaml", "trainer:\n  max_steps: three\n")
+    not_a_list = config("not-a-list.yaml", "data:\n  train_roots: train\n")
+    callback_typo = config(
+        "callback.yaml",
+        "trainer:\n  callbacks:\n    - class_path: vlm_ocr.callbacks.Telemetry\n      init_args:\n"
+        "        log_every_n_step: 3\n",
+    )
+    cases = [
+        (["--config", overlay_typo], ["trainer.max_stepz", overlay_typo, "did you mean trainer.max_steps?"]),
+        (["--config", broken], [broken, "YAML syntax error at line 3, column 1", "line 2, column 14"]),
+        (["--config", wrong_type], ["trainer.max_steps", wrong_type, "expected int, got 'three'"]),
+        (["--config", not_a_list], ["data.train_roots", not_a_list, "write a list, e.g. --data.train_roots '[train]'"]),
+        (["--data.train_roots", "train"], ["data.train_roots (command line)", "write a list"]),
+        (["--config", str(tmp_path / "nope.yaml")], ["--config", "nope.yaml: no such file", "experiments/tiny.yaml"]),
+        (["--config", callback_typo], ["log_every_n_step", callback_typo, "did you mean log_every_n_steps?"]),
+        (["--trainer.max_step", "3"], ["trainer.max_step (command line)", "abbreviations are not accepted"]),
+    ]
+    for extra, expected in cases:
+        assert main(["fit", "--config", TINY, *extra]) == 2, extra
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("fit: error: "), lines[:3]
+        assert all(text in lines[0] for text in expected), (lines[0], expected)
+    assert main(["fit"]) == 2
+    line = capsys.readouterr().err.strip()
+    no_config = "(no --config given: pass an experiment, e.g. --config experiments/tiny.yaml)"
+    assert line == f"fit: error: model.pretrained is not set {no_config}"

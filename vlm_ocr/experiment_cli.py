@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 CKPT_PATH_KEYWORDS = ("last", "best", "hpc", "registry")
 
 
 def build_cli(args: list[str] | None, run: bool = True) -> Any:
     """The LightningCLI of the experiments (imported lazily: the project's verbs start faster without it)."""
-    from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+    from vlm_ocr.config_errors import config_error
     from vlm_ocr.data.datamodule import PageDataModule
     from vlm_ocr.model.module import VlmOcrModule
+
+    argv = list(sys.argv[1:] if args is None else args)
+
+    class OneLineErrorParser(LightningArgumentParser):
+        """Options spelled in full only (no prefix matching), and a mistake raised as one UsageError line instead
+        of the whole usage text (vlm_ocr.config_errors)."""
+
+        def __init__(self, *parser_args: Any, **kwargs: Any) -> None:
+            super().__init__(*parser_args, **{"allow_abbrev": False, **kwargs})
+
+        def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+            if not self.exit_on_error:  # a parser inside another (a class_path's): the outer one reports
+                super().error(message, ex)
+            raise config_error(self, message, ex, argv) from None
 
     class VlmOcrCLI(LightningCLI):
         """LightningCLI with the processor path linked to the model it belongs to, and paths checked up front."""
@@ -36,11 +52,18 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
         def before_instantiate_classes(self) -> None:
             check_model_path(self.config[self.subcommand] if self.subcommand else self.config)
 
+        def _run_subcommand(self, subcommand: str) -> None:
+            from vlm_ocr.checkpointing.run_folders import claimed_run_folders
+
+            with claimed_run_folders(self.trainer, subcommand):  # before anything is indexed or loaded
+                super()._run_subcommand(subcommand)
+
     return VlmOcrCLI(
         VlmOcrModule,
         PageDataModule,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
+        parser_class=OneLineErrorParser,
         args=args,
         run=run,
     )

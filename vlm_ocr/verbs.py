@@ -83,7 +83,9 @@ def _parse_and_call(verb: Callable[..., Any], args: list[str], prog: str) -> Any
     passes_on = PASSED_ON in inspect.signature(verb).parameters
     argv = normalize_flags(args, bool_flags(verb))
     own, rest = split_own_args(argv, verb) if passes_on else (argv, [])
-    parser = ArgumentParser(prog=prog, description=_description(verb, passes_on), exit_on_error=False)
+    parser = ArgumentParser(
+        prog=prog, description=_description(verb, passes_on), exit_on_error=False, allow_abbrev=False
+    )
     if not passes_on:  # a verb that passes arguments on leaves --config X.yaml to the experiment
         parser.add_argument("--config", action=ActionConfigFile, help="Path to a configuration file.")
     parser.add_function_arguments(
