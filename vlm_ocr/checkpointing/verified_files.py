@@ -108,10 +108,11 @@ def save_verified(checkpoint: dict[str, Any], path: str | Path) -> None:
     the file at `path` matches the record at every instant, whenever the process dies."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}*{TEMP_MARK}*"):  # left by a process killed mid-save
-        stale.unlink(missing_ok=True)
-    temp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
-    temp_record = path.with_name(f".{path.name}{RECORD_SUFFIX}{TEMP_MARK}{os.getpid()}")
+    for temp_file in path.parent.glob(f".{path.name}*{TEMP_MARK}*"):
+        if _writer_is_gone(temp_file.name):  # left by a process killed mid-save; a live writer's file stays
+            temp_file.unlink(missing_ok=True)
+    temp = path.with_name(f".{path.name}{TEMP_MARK}{_writer_id()}")
+    temp_record = path.with_name(f".{path.name}{RECORD_SUFFIX}{TEMP_MARK}{_writer_id()}")
     writer: _ChecksumWriter | None = None
     try:
         with open(temp, "wb") as handle:
@@ -143,6 +144,25 @@ def save_verified(checkpoint: dict[str, Any], path: str | Path) -> None:
         if cause is None:
             raise
         raise write_error(path, cause) from error
+
+
+def _writer_id() -> str:
+    return f"{os.uname().nodename}-{os.getpid()}"
+
+
+def _writer_is_gone(temp_name: str) -> bool:
+    """Whether the process that named this temporary file has ended: a pid of this host that no longer runs (the
+    files of other hosts, and of names this code did not make, are left alone)."""
+    host, _, pid = temp_name.rpartition(TEMP_MARK)[2].rpartition("-")
+    if host != os.uname().nodename or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def verify(path: Path) -> dict[str, Any]:

@@ -4,16 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vlm_ocr.export.folder import staged_folder
 from vlm_ocr.model.architecture import Preset, make_model_folder
 
 
-def make_tiny_model(out: Path, preset: Preset = "tiny", seed: int = 0) -> int:
+def make_tiny_model(out: Path, preset: Preset = "tiny", seed: int = 0, overwrite: bool = False) -> int:
     """Write a random Qwen2.5-VL (model + processor with the real Qwen tokenizer) with save_pretrained.
+
+    The folder appears complete or not at all; one that already holds files (a model's weights) is refused unless
+    `--overwrite true`.
 
     Args:
         out: output folder.
         preset: `tiny` (about 10M parameters, runs on CPU) or `qwen2.5-vl-7b` (the full shape).
         seed: seed of the random weights.
+        overwrite: replace a folder that already holds files.
     """
-    print(make_model_folder(out, preset, seed))
+    with staged_folder(out, overwrite) as staging:
+        make_model_folder(staging, preset, seed)
+    print(out)
     return 0
