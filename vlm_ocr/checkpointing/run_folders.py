@@ -9,27 +9,15 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 from vlm_ocr.errors import UsageError
+from vlm_ocr.pages.files import check_writable_folder
 
 LOCK_NAME = ".vlm_ocr-fit.lock"
-
-
-def check_writable(folder: Path, option: str) -> None:
-    """Create `folder` if needed and write a probe file in it; UsageError naming `option` if that fails."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as err:
-        reason = os.strerror(err.errno) if err.errno else str(err)
-        fix = "choose a folder this user can write"
-        raise UsageError(f"{option} {folder}: cannot write there ({reason}); {fix}") from None
 
 
 @contextmanager
@@ -85,7 +73,7 @@ def claimed_run_folders(trainer: Any, subcommand: str) -> Iterator[None]:
         return
     folders = run_folders(trainer, subcommand)
     for folder, option in folders:
-        check_writable(folder, option)
+        check_writable_folder(folder, option)
     with ExitStack() as locks:
         if subcommand == "fit":
             for folder, option in folders[:1] + [f for f in folders if "dirpath" in f[1]]:
