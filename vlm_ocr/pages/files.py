@@ -41,8 +41,10 @@ def check_writable_folder(folder: str | Path, option: str) -> None:
     """Create `folder` if needed and write a probe file in it; a UsageError naming `option` when that fails (a
     file in the way, a read-only filesystem, no permission), before a command does any work."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{option} {folder}: is a file, not a folder; give a folder (new or existing)")
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        where = "" if existing == folder else f" {existing}"
+        raise UsageError(f"{option} {folder}:{where} is a file, not a folder; give a folder (new or existing)")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
