@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vlm_ocr.errors import UsageError, as_input_error
+from vlm_ocr.redaction import redacted_output, redacting_excepthook
 
 LOG_LEVEL_ENV = "VLM_OCR_LOG_LEVEL"
 BAD_INPUT_EXIT = 2
@@ -41,7 +42,8 @@ def run_verb(
     prog = prog or _default_prog(verb)
     configure_logging()
     argv = sys.argv[1:] if args is None else args
-    return guarded(prog.rsplit(" ", 1)[-1], lambda: _parse_and_call(verb, argv, prog), bad_input)
+    with redacted_output():  # no secret on the terminal, whoever prints it
+        return guarded(prog.rsplit(" ", 1)[-1], lambda: _parse_and_call(verb, argv, prog), bad_input)
 
 
 def guarded(name: str, call: Callable[[], Any], bad_input: tuple[type[BaseException], ...] = ()) -> Any:
@@ -60,6 +62,7 @@ def tool_entry_point(main: Callable[..., Any]) -> Callable[[list[str] | None], N
     """The console-script function of a verb: run `main` from the command line and exit with its status."""
 
     def cli(args: list[str] | None = None) -> None:
+        sys.excepthook = redacting_excepthook  # a bug's traceback, printed after run_verb returned, redacted too
         raise SystemExit(run_verb(main, args))
 
     cli.__doc__ = f"Command line of {main.__module__}."

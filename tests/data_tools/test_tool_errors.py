@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pdf_fixtures import letter, make_pdf
+from pdf_fixtures import SECRET_KEY, letter, make_pdf
 from test_tool_olmocrmix import _mix
 
 REPO = Path(__file__).resolve().parents[2]
@@ -252,3 +252,21 @@ def test_a_killed_data_tool_leaves_no_worker_behind(tmp_path):
         for pid in [tool.pid] + (workers if "workers" in locals() else []):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_a_server_that_echoes_the_api_key_gets_it_redacted_everywhere(tmp_path, pair_tree, openai_stub):
+    """The key in a server's error reaches neither errors.jsonl nor the terminal, nor a bug's traceback."""
+    openai_stub.echo_key = True
+    env = {"OPENAI_API_KEY": SECRET_KEY, "OPENAI_BASE_URL": openai_stub.url + "/v1"}
+    out = tmp_path / "cleaned"
+    cleaned = data_tool("clean_olmocrmix", str(pair_tree), str(out), "--run.workers", "1", env=env)
+    assert cleaned.returncode == 1 and "Incorrect API key provided: <OPENAI_API_KEY>" in cleaned.stderr
+    errors = (out / "errors.jsonl").read_text()
+    assert errors.count("Incorrect API key provided: <OPENAI_API_KEY>") == 3
+    (tmp_path / "requests").mkdir()
+    (tmp_path / "requests" / "output_0.jsonl").write_text('{"custom_id": "a.pdf#page=1"}\n')
+    batch = data_tool("runopenaibatch", str(tmp_path / "requests"), env=env)
+    assert batch.returncode == 1 and "Traceback" in batch.stderr  # the server's 400 is not a user's mistake
+    assert "Incorrect API key provided: <OPENAI_API_KEY>" in batch.stderr
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert SECRET_KEY not in cleaned.stderr + batch.stderr and SECRET_KEY.encode() not in written

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from vlm_ocr.errors import UsageError
+from vlm_ocr.redaction import redact_bytes
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -18,7 +19,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the mode open() would
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            handle.write(redact_bytes(data))  # no secret in any file written (a server's error quoting the key)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)

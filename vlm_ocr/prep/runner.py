@@ -29,6 +29,7 @@ from vlm_ocr.prep.ordered_pool import (
     run_in_order,
 )
 from vlm_ocr.prep.sinks import Collect, Sink
+from vlm_ocr.redaction import redact
 
 __all__ = [
     "DEFAULT_RUN",
@@ -119,7 +120,7 @@ def map_items(
 
     def record(path: Path, line: dict[str, str]) -> None:
         with path.open("a", encoding="utf-8") as handle_:
-            handle_.write(json.dumps(line, ensure_ascii=False) + "\n")
+            handle_.write(redact(json.dumps(line, ensure_ascii=False)) + "\n")
 
     def drop(item_key: str, reason: str) -> None:
         counts.dropped += 1
