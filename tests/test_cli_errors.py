@@ -290,3 +290,16 @@ def test_inspect_data_out_naming_a_folder_is_one_line(cli_env, capsys, tmp_path)
         ["inspect-data", "--config", TINY, *cli_env, "--out", str(tmp_path)],
         f"--out {tmp_path}: is a folder; give a file name",
     )
+
+
+def test_a_pdf_without_its_markdown_is_listed_in_the_data_report(cli_env, tmp_path, sample_data_dir):
+    pair = sorted((sample_data_dir / "train" / "document").glob("*.md"))[0]
+    root = data_root(tmp_path, sample_data_dir, {"a.md": pair, "a.pdf": pair.with_suffix(".pdf")})
+    shutil.copy(pair.with_suffix(".pdf"), root / "train" / "lonely.pdf")
+    report = tmp_path / "report"
+    args = ["inspect-data", "--config", TINY, *cli_env, "--data.data_root", str(root), "--data.report_dir", str(report)]
+    assert main([*args, "--data.max_bad_fraction", "0.5", "--limit", "1", "--out", str(tmp_path / "s.jsonl")]) == 0
+    rows = [json.loads(line) for line in (report / "data_report_train.jsonl").read_text().splitlines()]
+    assert rows == [
+        {"dataset": "train", "path": str(root / "train" / "lonely.pdf"), "reason": "no Markdown beside the PDF"}
+    ]
