@@ -51,6 +51,8 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
 
         def before_instantiate_classes(self) -> None:
             check_model_path(self.config[self.subcommand] if self.subcommand else self.config)
+            if self.subcommand == "fit":
+                continue_logger_version(self.config.fit)
 
         def _run_subcommand(self, subcommand: str) -> None:
             from vlm_ocr.checkpointing.run_folders import claimed_run_folders
@@ -90,3 +92,26 @@ def usable_ckpt_path(ckpt_path: Any) -> Any:
     if not Path(ckpt_path).exists():
         raise UsageError(f"--ckpt_path {ckpt_path}: no such checkpoint; give an existing checkpoint or `last`")
     return str(usable_checkpoint(Path(ckpt_path)))
+
+
+def continue_logger_version(config: Any) -> None:
+    """A fit resumed from a checkpoint logs to the logger version the checkpoint recorded (ResumableCheckpoint), not
+    to a new `version_N`, unless a version is set; `--ckpt_path last` is looked up where the checkpoint callback
+    saves `last.ckpt`."""
+    from vlm_ocr.callbacks.resumable_checkpoint import logger_version
+
+    logger, path = config.trainer.get("logger"), config.get("ckpt_path")
+    init_args = logger.get("init_args") if hasattr(logger, "get") else None
+    if not path or init_args is None or init_args.get("version") is not None:
+        return
+    if str(path) == "last":
+        folders = [c.init_args.dirpath for c in config.trainer.get("callbacks") or [] if _saves_last(c)]
+        path = next((Path(f) / "last.ckpt" for f in folders if (Path(f) / "last.ckpt").is_file()), None)
+    version = logger_version(path) if path and Path(path).is_file() else None
+    if version is not None:
+        init_args.version = version
+
+
+def _saves_last(callback: Any) -> bool:
+    init_args = callback.get("init_args") if hasattr(callback, "get") else None
+    return bool(init_args is not None and init_args.get("dirpath") and init_args.get("save_last"))
