@@ -303,3 +303,11 @@ def test_a_pdf_without_its_markdown_is_listed_in_the_data_report(cli_env, tmp_pa
     assert rows == [
         {"dataset": "train", "path": str(root / "train" / "lonely.pdf"), "reason": "no Markdown beside the PDF"}
     ]
+
+
+def test_a_max_bad_fraction_outside_0_to_1_is_one_line(cli_env, capsys):
+    fails_with(
+        capsys,
+        ["fit", "--config", TINY, *cli_env, *QUICK, "--data.max_bad_fraction", "-1"],
+        "--data.max_bad_fraction -1.0: give a share between 0 and 1",
+    )

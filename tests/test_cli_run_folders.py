@@ -76,7 +76,7 @@ def test_a_second_fit_into_a_running_fits_folder_stops_at_once_and_a_killed_fit_
     )
     runs = tmp_path / "runs" / "tiny"
     try:
-        wait_for(lambda: (runs / "checkpoints" / ".vlm_ocr-fit.lock").exists(), first, "the first fit's lock")
+        wait_for(lambda: (runs / ".checkpoints.vlm_ocr-fit.lock").exists(), first, "the first fit's lock")
         assert main([*fit, "--trainer.max_steps", "1"]) == 2
         line = last_error_line(capsys, "fit")
         assert f"--trainer.default_root_dir {runs}: another fit (pid {first.pid} on " in line, line
@@ -86,7 +86,7 @@ def test_a_second_fit_into_a_running_fits_folder_stops_at_once_and_a_killed_fit_
     finally:
         if first.poll() is None:
             first.kill()
-    assert (runs / ".vlm_ocr-fit.lock").exists()  # the file stays; the kernel dropped the killed fit's lock on it
+    assert (runs.parent / ".tiny.vlm_ocr-fit.lock").exists()  # it stays; the kernel dropped the killed fit's lock
     assert main([*fit, "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0"]) == 0
 
 

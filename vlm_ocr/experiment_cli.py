@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -57,7 +58,9 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
         def _run_subcommand(self, subcommand: str) -> None:
             from vlm_ocr.checkpointing.run_folders import claimed_run_folders
 
-            with claimed_run_folders(self.trainer, subcommand):  # before anything is indexed or loaded
+            with claimed_run_folders(self.trainer, subcommand), warnings.catch_warnings():
+                if subcommand == "fit" and self.config.fit.get("ckpt_path"):  # a resume writes beside its checkpoints
+                    warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
                 super()._run_subcommand(subcommand)
 
     return VlmOcrCLI(

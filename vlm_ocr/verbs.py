@@ -225,12 +225,17 @@ def configure_logging() -> None:
     # VlmOcrModule.training_step returns None on purpose when a pipeline step dropped every page of the batch
     # (counted in train/dropped_samples).
     warnings.filterwarnings("ignore", message=r".*`training_step` returned `None`.*", module="lightning")
-    # At every start: an advertisement for a hosted logger, and a note that ParameterSummary replaces the default.
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if _quiet_defaults not in rank_zero.filters:
-        rank_zero.addFilter(_quiet_defaults)
+    # At every start: an advertisement for a hosted logger, a note that ParameterSummary replaces the default, the
+    # accelerator banners and the seed (both are in the config the run saves).
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
+        if _quiet_defaults not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_quiet_defaults)
+
+
+QUIET = ("litlogger", "Skipping setting a default `ModelSummary`", "Seed set to ")
+QUIET_STARTS = ("GPU available:", "TPU available:", "HPU available:")
 
 
 def _quiet_defaults(record: logging.LogRecord) -> bool:
     message = record.getMessage()
-    return "litlogger" not in message and "Skipping setting a default `ModelSummary`" not in message
+    return not any(text in message for text in QUIET) and not message.startswith(QUIET_STARTS)

@@ -17,13 +17,18 @@ from typing import Any
 from vlm_ocr.errors import UsageError
 from vlm_ocr.pages.files import check_writable_folder
 
-LOCK_NAME = ".vlm_ocr-fit.lock"
+LOCK_NAME = ".vlm_ocr-fit.lock"  # `.<folder>.vlm_ocr-fit.lock` beside the folder it locks
+
+
+def lock_file(folder: Path) -> Path:
+    """The lock of a folder, beside it (inside, it would make a checkpoint folder "not empty" to Lightning)."""
+    return folder.with_name(f".{folder.name}{LOCK_NAME}")
 
 
 @contextmanager
 def fit_lock(folder: Path, option: str) -> Iterator[None]:
     """Hold the fit lock of `folder` for the block; UsageError at once when another live fit holds it."""
-    handle = open(folder / LOCK_NAME, "a+")  # noqa: SIM115 - held open for the whole fit: that is the lock
+    handle = open(lock_file(folder), "a+")  # noqa: SIM115 - held open for the whole fit: that is the lock
     try:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -78,4 +83,15 @@ def claimed_run_folders(trainer: Any, subcommand: str) -> Iterator[None]:
         if subcommand == "fit":
             for folder, option in folders[:1] + [f for f in folders if "dirpath" in f[1]]:
                 locks.enter_context(fit_lock(folder, option))
-        yield
+        try:
+            yield
+        except BaseException:
+            _remove_if_empty(trainer)
+            raise
+
+
+def _remove_if_empty(trainer: Any) -> None:
+    """A run that failed leaves no empty `version_N` folder behind (one holding a data report stays)."""
+    log_dir = Path(trainer.log_dir) if trainer.logger is not None and trainer.log_dir else None
+    if log_dir is not None and log_dir.is_dir() and not any(log_dir.iterdir()):
+        log_dir.rmdir()
