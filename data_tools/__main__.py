@@ -43,8 +43,10 @@ def usage() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from vlm_ocr.redaction import redacting_excepthook
     from vlm_ocr.verbs import run_verb
 
+    sys.excepthook = redacting_excepthook  # a bug's traceback, printed after run_verb returned, redacted too
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(usage())

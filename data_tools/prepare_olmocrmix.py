@@ -23,7 +23,7 @@ from vlm_ocr.prep.olmocrmix import (
     response_from_row,
     row_count,
 )
-from vlm_ocr.prep.runner import DEFAULT_RUN, Link, RunArgs, map_items
+from vlm_ocr.prep.runner import DEFAULT_RUN, Link, RunArgs, check_writable_folder, map_items
 from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
@@ -129,6 +129,7 @@ def main(
     if flat_0225 and (subset, split) not in MIX_0225_PARQUETS:
         raise InputError(f"{MIX_0225} has no {subset}/{split}", f"choose one of {sorted(MIX_0225_PARQUETS)}")
     destination = destination.resolve()  # links are made from absolute paths, whatever the cwd
+    check_writable_folder(destination, "--destination")  # before the download
     source = fetch_dataset(dataset_path, tag, destination)
     parquet = source / (MIX_0225_PARQUETS[(subset, split)] if flat_0225 else f"{tag}.parquet")
     if not parquet.is_file():

@@ -16,6 +16,7 @@ from vlm_ocr.prep.batch_jobs import FINISHED, STORAGE_LIMIT_BYTES, Lifecycle, lo
 from vlm_ocr.prep.input_paths import require_dir
 from vlm_ocr.prep.meta import now_iso, write_meta
 from vlm_ocr.prep.openai_client import make_client
+from vlm_ocr.prep.runner import check_writable_folder
 from vlm_ocr.verbs import tool_entry_point
 
 logger = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ def main(
         return delete_all_files(client, yes)
     folder = require_dir(folder, "folder", "pass the folder of .jsonl request files (buildsilver's --output)").resolve()
     done_dir = (output_dir or folder.with_name(folder.name + "_done")).expanduser().resolve()
+    check_writable_folder(folder, "folder")  # its progress file, before any upload
+    check_writable_folder(done_dir, "--output_dir")
     started = now_iso()
     entries = load_state(folder, client)
     if not entries:

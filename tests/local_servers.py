@@ -104,6 +104,7 @@ class OpenAIStub(_Server):
         self.batches: dict[str, dict[str, Any]] = {}
         self.scenarios: dict[str, str] = {}
         self.upload_failures = 0
+        self.echo_key = False  # answer every request 400, quoting the request's API key (as some servers do)
         self.requests: list[tuple[str, str, dict]] = []
         self.chat_calls = 0
         self.chat_requests: list[dict] = []
@@ -204,6 +205,9 @@ class _OpenAIHandler(_Handler):
             return self._send(
                 401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}}
             )
+        if app.echo_key:
+            key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+            return self._send(400, {"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid"}})
         if method == "POST" and path == "/v1/files":
             if app.upload_failures > 0:
                 app.upload_failures -= 1

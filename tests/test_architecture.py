@@ -19,7 +19,9 @@ MAX_LINES = 300
 FLOORS: dict[str, float] = {
     "vlm_ocr": 0,  # the package root: version string only
     "vlm_ocr.errors": 0,
+    "vlm_ocr.redaction": 0,
     "vlm_ocr.verbs": 1,
+    "vlm_ocr.config_errors": 1,
     "vlm_ocr.pages": 1,
     "vlm_ocr.katex": 1,
     "vlm_ocr.prep": 2,

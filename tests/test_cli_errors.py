@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from vlm_ocr.cli import main
@@ -179,3 +180,134 @@ def test_a_project_verb_reports_bad_input_as_one_line(tmp_path):
         last = done.stderr.strip().splitlines()[-1]
         assert last.startswith(f"{args[0]}: error: ") and line in last, last
     assert not list(tmp_path.iterdir())  # nothing was written
+
+
+def test_config_mistakes_are_one_line_naming_the_key_the_file_and_the_fix(capsys, tmp_path):
+    def config(name, text):
+        path = tmp_path / name
+        path.write_text(text)
+        return str(path)
+
+    overlay_typo = config("overlay.yaml", "trainer:\n  max_stepz: 3\n")
+    broken = config("broken.yaml", "trainer:\n  max_steps: [3\n")
+    wrong_type = config("wrong-type.yaml", "trainer:\n  max_steps: three\n")
+    not_a_list = config("not-a-list.yaml", "data:\n  train_roots: train\n")
+    callback_typo = config(
+        "callback.yaml",
+        "trainer:\n  callbacks:\n    - class_path: vlm_ocr.callbacks.Telemetry\n      init_args:\n"
+        "        log_every_n_step: 3\n",
+    )
+    cases = [
+        (["--config", overlay_typo], ["trainer.max_stepz", overlay_typo, "did you mean trainer.max_steps?"]),
+        (["--config", broken], [broken, "YAML syntax error at line 3, column 1", "line 2, column 14"]),
+        (["--config", wrong_type], ["trainer.max_steps", wrong_type, "expected int, got 'three'"]),
+        (["--config", not_a_list], ["data.train_roots", not_a_list, "write a list, e.g. --data.train_roots '[train]'"]),
+        (["--data.train_roots", "train"], ["data.train_roots (command line)", "write a list"]),
+        (["--config", str(tmp_path / "nope.yaml")], ["--config", "nope.yaml: no such file", "experiments/tiny.yaml"]),
+        (["--config", callback_typo], ["log_every_n_step", callback_typo, "did you mean log_every_n_steps?"]),
+        (["--trainer.max_step", "3"], ["trainer.max_step (command line)", "abbreviations are not accepted"]),
+    ]
+    for extra, expected in cases:
+        assert main(["fit", "--config", TINY, *extra]) == 2, extra
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("fit: error: "), lines[:3]
+        assert all(text in lines[0] for text in expected), (lines[0], expected)
+    assert main(["fit"]) == 2
+    line = capsys.readouterr().err.strip()
+    no_config = "(no --config given: pass an experiment, e.g. --config experiments/tiny.yaml)"
+    assert line == f"fit: error: model.pretrained is not set {no_config}"
+
+
+def checkpointing_fit(model, data, folder, name, steps):
+    """A tiny.yaml fit of `steps` steps, a checkpoint `<name>-step=N.ckpt` in `folder` at every step."""
+    callback = {
+        "class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+        "init_args": {"dirpath": str(folder), "filename": name + "-{step}", "every_n_train_steps": 1, "save_top_k": -1},
+    }
+    args = ["fit", "--config", TINY, "--model.pretrained", str(model), "--data.data_root", str(data)]
+    args += ["--trainer.default_root_dir", str(folder.parent / name), "--trainer.logger", "false"]
+    args += ["--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0", "--data.num_workers", "0"]
+    assert main([*args, "--trainer.callbacks", json.dumps([callback])]) == 0
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, tiny_vlm_dir, sample_data_dir):
+    """One checkpoint folder holding a run of model `a` (steps 1-2) and a later run of another model `b` (step 1)."""
+    root = tmp_path_factory.mktemp("two_runs")
+    for name in ("model_a", "model_b"):  # two model folders: two models, as far as any checkpoint can tell
+        shutil.copytree(tiny_vlm_dir, root / name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "argv", ["vlm_ocr"])
+        checkpointing_fit(root / "model_a", sample_data_dir, root / "ckpt", "a", 2)
+        checkpointing_fit(root / "model_b", sample_data_dir, root / "ckpt", "b", 1)  # newer than a's
+    return root
+
+
+def test_a_fallback_only_picks_a_checkpoint_of_the_same_run_and_model(two_runs, sample_data_dir, capsys, caplog):
+    logging.getLogger("vlm_ocr").addHandler(caplog.handler)
+    ckpt = two_runs / "ckpt"
+    validate = ["validate", "--config", TINY, "--data.data_root", str(sample_data_dir), "--data.num_workers", "0"]
+    validate += ["--trainer.logger", "false", "--trainer.limit_val_batches", "1"]
+    validate += ["--trainer.default_root_dir", str(two_runs / "validate"), "--trainer.callbacks", "[]"]
+    (ckpt / "garbage.ckpt").write_bytes(b"not a checkpoint at all")
+    try:
+        assert main([*validate, "--ckpt_path", str(ckpt / "garbage.ckpt")]) == 2
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert line.startswith(f"validate: error: {ckpt / 'garbage.ckpt'}: not a readable checkpoint"), line
+        assert "no record says which run wrote it, so no other checkpoint stands in for it" in line
+        newest_of_a = ckpt / "a-step=2.ckpt"
+        newest_of_a.write_bytes(newest_of_a.read_bytes()[:5000])
+        assert main([*validate, "--ckpt_path", str(newest_of_a)]) == 0
+    finally:
+        logging.getLogger("vlm_ocr").removeHandler(caplog.handler)
+    fallback = f"resuming from {ckpt / 'a-step=1.ckpt'} instead: the newest valid checkpoint of the same run"
+    assert fallback in caplog.text and f"model {two_runs / 'model_a'}, step 1" in caplog.text
+    assert "b-step=" not in caplog.text  # b's checkpoints are newer, of another run and model
+
+
+def test_a_model_folder_without_config_json_fails_at_once(cli_env, capsys, tmp_path):
+    (tmp_path / "weights").mkdir()
+    (tmp_path / "weights" / "model.safetensors").write_bytes(b"")
+    fails_with(
+        capsys,
+        ["fit", "--config", TINY, *cli_env, "--model.pretrained", str(tmp_path / "weights")],
+        f"--model.pretrained {tmp_path / 'weights'}: no config.json in this folder",
+        "make-tiny-model",
+    )
+
+
+def test_a_negative_learning_rate_is_one_line(cli_env, capsys):
+    fails_with(
+        capsys,
+        ["fit", "--config", TINY, *cli_env, *QUICK, "--model.optimizer.init_args.lr", "-0.001"],
+        "--model.optimizer: Invalid learning rate: -0.001; fix its init_args",
+    )
+
+
+def test_inspect_data_out_naming_a_folder_is_one_line(cli_env, capsys, tmp_path):
+    fails_with(
+        capsys,
+        ["inspect-data", "--config", TINY, *cli_env, "--out", str(tmp_path)],
+        f"--out {tmp_path}: is a folder; give a file name",
+    )
+
+
+def test_a_pdf_without_its_markdown_is_listed_in_the_data_report(cli_env, tmp_path, sample_data_dir):
+    pair = sorted((sample_data_dir / "train" / "document").glob("*.md"))[0]
+    root = data_root(tmp_path, sample_data_dir, {"a.md": pair, "a.pdf": pair.with_suffix(".pdf")})
+    shutil.copy(pair.with_suffix(".pdf"), root / "train" / "lonely.pdf")
+    report = tmp_path / "report"
+    args = ["inspect-data", "--config", TINY, *cli_env, "--data.data_root", str(root), "--data.report_dir", str(report)]
+    assert main([*args, "--data.max_bad_fraction", "0.5", "--limit", "1", "--out", str(tmp_path / "s.jsonl")]) == 0
+    rows = [json.loads(line) for line in (report / "data_report_train.jsonl").read_text().splitlines()]
+    assert rows == [
+        {"dataset": "train", "path": str(root / "train" / "lonely.pdf"), "reason": "no Markdown beside the PDF"}
+    ]
+
+
+def test_a_max_bad_fraction_outside_0_to_1_is_one_line(cli_env, capsys):
+    fails_with(
+        capsys,
+        ["fit", "--config", TINY, *cli_env, *QUICK, "--data.max_bad_fraction", "-1"],
+        "--data.max_bad_fraction -1.0: give a share between 0 and 1",
+    )

@@ -88,7 +88,7 @@ def test_recipe_values(cli_env):
     ]
     assert data.train_transforms[0].probability == 0.02
     assert "processed_00_documents_eval_s2pdf" in data.eval_names and len(data.hparams.train_roots) == 4
-    checkpoints = [c for c in trainer.callbacks if type(c).__name__ == "ModelCheckpoint"]
+    checkpoints = [c for c in trainer.callbacks if type(c).__name__ == "ResumableCheckpoint"]
     monitors = {c.monitor: c for c in checkpoints}
     assert monitors["step"].save_top_k == 5 and monitors["step"]._every_n_train_steps == 500
     assert monitors["val/processed_00_documents_eval_s2pdf/loss"].mode == "min"
@@ -221,7 +221,7 @@ def test_lora_overlay_changes_only_the_adapter_run_keys(cli_env):
     assert ours == theirs  # the same AdamW otherwise
     assert lora.config.trainer.logger.init_args.save_dir == lora.config.trainer.default_root_dir == "runs/tiny-lora"
     assert [name for name, _ in callback_names(lora)] == [
-        "ModelCheckpoint",
+        "ResumableCheckpoint",
         "StepLearningRateMonitor",
         "Telemetry",
         "StepProgressBar",

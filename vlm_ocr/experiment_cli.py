@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 CKPT_PATH_KEYWORDS = ("last", "best", "hpc", "registry")
 
 
 def build_cli(args: list[str] | None, run: bool = True) -> Any:
     """The LightningCLI of the experiments (imported lazily: the project's verbs start faster without it)."""
-    from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+    from vlm_ocr.config_errors import config_error
     from vlm_ocr.data.datamodule import PageDataModule
     from vlm_ocr.model.module import VlmOcrModule
+
+    argv = list(sys.argv[1:] if args is None else args)
+
+    class OneLineErrorParser(LightningArgumentParser):
+        """Options spelled in full only (no prefix matching), and a mistake raised as one UsageError line instead
+        of the whole usage text (vlm_ocr.config_errors)."""
+
+        def __init__(self, *parser_args: Any, **kwargs: Any) -> None:
+            super().__init__(*parser_args, **{"allow_abbrev": False, **kwargs})
+
+        def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+            if not self.exit_on_error:  # a parser inside another (a class_path's): the outer one reports
+                super().error(message, ex)
+            raise config_error(self, message, ex, argv) from None
 
     class VlmOcrCLI(LightningCLI):
         """LightningCLI with the processor path linked to the model it belongs to, and paths checked up front."""
@@ -35,12 +52,23 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
 
         def before_instantiate_classes(self) -> None:
             check_model_path(self.config[self.subcommand] if self.subcommand else self.config)
+            if self.subcommand == "fit":
+                continue_logger_version(self.config.fit)
+
+        def _run_subcommand(self, subcommand: str) -> None:
+            from vlm_ocr.checkpointing.run_folders import claimed_run_folders
+
+            with claimed_run_folders(self.trainer, subcommand), warnings.catch_warnings():
+                if subcommand == "fit" and self.config.fit.get("ckpt_path"):  # a resume writes beside its checkpoints
+                    warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+                super()._run_subcommand(subcommand)
 
     return VlmOcrCLI(
         VlmOcrModule,
         PageDataModule,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
+        parser_class=OneLineErrorParser,
         args=args,
         run=run,
     )
@@ -67,3 +95,26 @@ def usable_ckpt_path(ckpt_path: Any) -> Any:
     if not Path(ckpt_path).exists():
         raise UsageError(f"--ckpt_path {ckpt_path}: no such checkpoint; give an existing checkpoint or `last`")
     return str(usable_checkpoint(Path(ckpt_path)))
+
+
+def continue_logger_version(config: Any) -> None:
+    """A fit resumed from a checkpoint logs to the logger version the checkpoint recorded (ResumableCheckpoint), not
+    to a new `version_N`, unless a version is set; `--ckpt_path last` is looked up where the checkpoint callback
+    saves `last.ckpt`."""
+    from vlm_ocr.callbacks.resumable_checkpoint import logger_version
+
+    logger, path = config.trainer.get("logger"), config.get("ckpt_path")
+    init_args = logger.get("init_args") if hasattr(logger, "get") else None
+    if not path or init_args is None or init_args.get("version") is not None:
+        return
+    if str(path) == "last":
+        folders = [c.init_args.dirpath for c in config.trainer.get("callbacks") or [] if _saves_last(c)]
+        path = next((Path(f) / "last.ckpt" for f in folders if (Path(f) / "last.ckpt").is_file()), None)
+    version = logger_version(path) if path and Path(path).is_file() else None
+    if version is not None:
+        init_args.version = version
+
+
+def _saves_last(callback: Any) -> bool:
+    init_args = callback.get("init_args") if hasattr(callback, "get") else None
+    return bool(init_args is not None and init_args.get("dirpath") and init_args.get("save_last"))

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vlm_ocr.errors import UsageError, as_input_error
+from vlm_ocr.redaction import redacted_output, redacting_excepthook
 
 LOG_LEVEL_ENV = "VLM_OCR_LOG_LEVEL"
 BAD_INPUT_EXIT = 2
@@ -41,7 +42,8 @@ def run_verb(
     prog = prog or _default_prog(verb)
     configure_logging()
     argv = sys.argv[1:] if args is None else args
-    return guarded(prog.rsplit(" ", 1)[-1], lambda: _parse_and_call(verb, argv, prog), bad_input)
+    with redacted_output():  # no secret on the terminal, whoever prints it
+        return guarded(prog.rsplit(" ", 1)[-1], lambda: _parse_and_call(verb, argv, prog), bad_input)
 
 
 def guarded(name: str, call: Callable[[], Any], bad_input: tuple[type[BaseException], ...] = ()) -> Any:
@@ -60,6 +62,7 @@ def tool_entry_point(main: Callable[..., Any]) -> Callable[[list[str] | None], N
     """The console-script function of a verb: run `main` from the command line and exit with its status."""
 
     def cli(args: list[str] | None = None) -> None:
+        sys.excepthook = redacting_excepthook  # a bug's traceback, printed after run_verb returned, redacted too
         raise SystemExit(run_verb(main, args))
 
     cli.__doc__ = f"Command line of {main.__module__}."
@@ -83,7 +86,9 @@ def _parse_and_call(verb: Callable[..., Any], args: list[str], prog: str) -> Any
     passes_on = PASSED_ON in inspect.signature(verb).parameters
     argv = normalize_flags(args, bool_flags(verb))
     own, rest = split_own_args(argv, verb) if passes_on else (argv, [])
-    parser = ArgumentParser(prog=prog, description=_description(verb, passes_on), exit_on_error=False)
+    parser = ArgumentParser(
+        prog=prog, description=_description(verb, passes_on), exit_on_error=False, allow_abbrev=False
+    )
     if not passes_on:  # a verb that passes arguments on leaves --config X.yaml to the experiment
         parser.add_argument("--config", action=ActionConfigFile, help="Path to a configuration file.")
     parser.add_function_arguments(
@@ -220,12 +225,17 @@ def configure_logging() -> None:
     # VlmOcrModule.training_step returns None on purpose when a pipeline step dropped every page of the batch
     # (counted in train/dropped_samples).
     warnings.filterwarnings("ignore", message=r".*`training_step` returned `None`.*", module="lightning")
-    # At every start: an advertisement for a hosted logger, and a note that ParameterSummary replaces the default.
-    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    if _quiet_defaults not in rank_zero.filters:
-        rank_zero.addFilter(_quiet_defaults)
+    # At every start: an advertisement for a hosted logger, a note that ParameterSummary replaces the default, the
+    # accelerator banners and the seed (both are in the config the run saves).
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.seed"):
+        if _quiet_defaults not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_quiet_defaults)
+
+
+QUIET = ("litlogger", "Skipping setting a default `ModelSummary`", "Seed set to ")
+QUIET_STARTS = ("GPU available:", "TPU available:", "HPU available:")
 
 
 def _quiet_defaults(record: logging.LogRecord) -> bool:
     message = record.getMessage()
-    return "litlogger" not in message and "Skipping setting a default `ModelSummary`" not in message
+    return not any(text in message for text in QUIET) and not message.startswith(QUIET_STARTS)

@@ -2,6 +2,7 @@
 disk is reported with the free space and leaves the previous checkpoint intact."""
 
 import json
+import os
 import select
 import shutil
 import signal
@@ -211,3 +212,23 @@ def test_a_full_disk_is_reported_and_the_previous_checkpoint_survives(tmp_path):
     assert "Earlier checkpoints are untouched" in report["error"] and "--ckpt_path last" in report["error"]
     assert report["step"] == 1 and report["files"] == ["last.ckpt", "last.ckpt.sum.json"]
     assert issubclass(CheckpointWriteError, OSError)
+
+
+def test_a_save_removes_only_the_temporary_files_of_writers_that_no_longer_run(tmp_path):
+    """Another live process's half-written checkpoint is not 'stale'; a killed writer's leftovers are."""
+    live = subprocess.Popen([PYTHON, "-c", "import time; time.sleep(600)"])
+    gone = subprocess.Popen([PYTHON, "-c", "pass"])
+    gone.wait()
+    host = os.uname().nodename
+    try:
+        live_temp = tmp_path / f".last.ckpt{TEMP_MARK}{host}-{live.pid}"
+        dead_temp = tmp_path / f".last.ckpt{TEMP_MARK}{host}-{gone.pid}"
+        other_host = tmp_path / f".last.ckpt{TEMP_MARK}elsewhere-{gone.pid}"
+        for temp in (live_temp, dead_temp, other_host):
+            temp.write_bytes(b"half a checkpoint")
+        save_verified(checkpoint(1), tmp_path / "last.ckpt")
+        assert live_temp.exists() and other_host.exists() and not dead_temp.exists()
+        assert verify(tmp_path / "last.ckpt")["global_step"] == 1
+    finally:
+        live.kill()
+        live.wait()

@@ -1,18 +1,21 @@
 """A user's mistakes, through `python -m data_tools`: one line naming the file or option and the fix, exit 2,
 no traceback, nothing already written lost; and every input a tool leaves out is named with the reason."""
 
+import contextlib
 import io
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
-from pdf_fixtures import letter, make_pdf
+from pdf_fixtures import SECRET_KEY, letter, make_pdf
 from test_tool_olmocrmix import _mix
 
 REPO = Path(__file__).resolve().parents[2]
@@ -213,3 +216,57 @@ def test_renderpdf_missing_s3_bucket(s3_bucket, kept):
     result = data_tool("renderpdf", "s3://no-such-bucket/pdfs", str(kept))
     assert_bad_input(result, "renderpdf", "NoSuchBucket: no-such-bucket", "s3:// path")
     assert_kept(kept)
+
+
+def running(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (an ended orphan its new parent has not reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads worker pids from /proc")
+def test_a_killed_data_tool_leaves_no_worker_behind(tmp_path):
+    """kill -9 of a tool mid-run: its worker processes end too, instead of waiting forever on their queue."""
+    (tmp_path / "long.pdf").write_bytes(make_pdf([letter(f"page {n}") for n in range(400)]))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "data_tools", "renderpdf", str(tmp_path / "long.pdf"), str(out)]
+    tool = subprocess.Popen([*command, "--run.workers", "2"], cwd=REPO, env=os.environ | {"PYTHONPATH": str(REPO)})
+    children = Path(f"/proc/{tool.pid}/task/{tool.pid}/children")
+    try:
+        deadline = time.monotonic() + 300  # a guard against a hang, not a timing
+        while len(list(out.glob("long/page_*.json"))) < 2:
+            assert tool.poll() is None and time.monotonic() < deadline, "the tool ended or never rendered a page"
+            time.sleep(0.1)
+        workers = [int(pid) for pid in children.read_text().split()]
+        assert len(workers) >= 2, workers
+        tool.kill()
+        tool.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not [pid for pid in workers if running(pid)], "workers left running after the tool was killed"
+    finally:
+        for pid in [tool.pid] + (workers if "workers" in locals() else []):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def test_a_server_that_echoes_the_api_key_gets_it_redacted_everywhere(tmp_path, pair_tree, openai_stub):
+    """The key in a server's error reaches neither errors.jsonl nor the terminal, nor a bug's traceback."""
+    openai_stub.echo_key = True
+    env = {"OPENAI_API_KEY": SECRET_KEY, "OPENAI_BASE_URL": openai_stub.url + "/v1"}
+    out = tmp_path / "cleaned"
+    cleaned = data_tool("clean_olmocrmix", str(pair_tree), str(out), "--run.workers", "1", env=env)
+    assert cleaned.returncode == 1 and "Incorrect API key provided: <OPENAI_API_KEY>" in cleaned.stderr
+    errors = (out / "errors.jsonl").read_text()
+    assert errors.count("Incorrect API key provided: <OPENAI_API_KEY>") == 3
+    (tmp_path / "requests").mkdir()
+    (tmp_path / "requests" / "output_0.jsonl").write_text('{"custom_id": "a.pdf#page=1"}\n')
+    batch = data_tool("runopenaibatch", str(tmp_path / "requests"), env=env)
+    assert batch.returncode == 1 and "Traceback" in batch.stderr  # the server's 400 is not a user's mistake
+    assert "Incorrect API key provided: <OPENAI_API_KEY>" in batch.stderr
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert SECRET_KEY not in cleaned.stderr + batch.stderr and SECRET_KEY.encode() not in written

@@ -8,6 +8,7 @@ from pdf_fixtures import letter, make_pdf
 from PIL import Image
 
 from data_tools import buildsilver, process_openai_batch_results, renderpdf, runopenaibatch
+from data_tools.__main__ import main as dispatch
 from vlm_ocr.errors import InputError
 from vlm_ocr.pages.prompts import build_openai_silver_data_prompt, extract_raw_text
 from vlm_ocr.prep.runner import RunArgs
@@ -167,3 +168,14 @@ def test_buildsilver_on_real_scanned_multipage_and_broken_pdfs(shared_fixtures, 
     scanned = requests["edgar_image.pdf#page=1"]["body"]["messages"][0]["content"][0]["text"]
     assert "[Image 0x0 to 612x792]" in extract_raw_text(scanned)  # a scan: the anchor is the page image
     assert "truncated.pdf" in (out / "errors.jsonl").read_text()
+
+
+def test_renderpdf_longest_side_is_exact_for_every_page_size(tmp_path):
+    """Page sizes whose scale rounds up a hair (2048 / 625.5 * 625.5 > 2048 in floats) gave 2049 px."""
+    sizes = [(625.5, 595.0), (653.1, 612.0), (595.0, 698.1), (612.0, 792.0)]
+    (tmp_path / "sizes.pdf").write_bytes(make_pdf([{"width": w, "height": h, "text": "x"} for w, h in sizes]))
+    with pytest.raises(SystemExit) as stopped:
+        dispatch(["renderpdf", str(tmp_path / "sizes.pdf"), str(tmp_path / "out"), "--longest_side", "2048"])
+    assert stopped.value.code == 0
+    meta = [json.loads(p.read_text()) for p in sorted((tmp_path / "out" / "sizes").glob("page_*.json"))]
+    assert [max(m["width"], m["height"]) for m in meta] == [2048] * len(sizes)

@@ -142,6 +142,7 @@ def test_notebook_executes_on_predictions(predictions, kernel, monkeypatch, star
                 row[key] = os.path.relpath(row[key], root)
     predictions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     monkeypatch.setenv("VLM_OCR_PREDICTIONS", str(predictions))
+    monkeypatch.setenv("VLM_OCR_METRICS", str(metrics_csv(predictions.parent)))
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     folder = NOTEBOOK.parent if start == "notebooks" else root
     NotebookClient(notebook, timeout=120, kernel_name=kernel, resources={"metadata": {"path": str(folder)}}).execute()
@@ -150,3 +151,30 @@ def test_notebook_executes_on_predictions(predictions, kernel, monkeypatch, star
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
     assert "data:image/png;base64," in html and "sample_eval" in html
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the plots
+    curves_cell = next(cell for cell in notebook.cells if "plot_training" in cell.source)
+    assert any("image/png" in o.get("data", {}) for o in curves_cell.outputs)  # the training curves
+
+
+def metrics_csv(folder):
+    """A metrics.csv as CSVLogger writes it for a tiny.yaml fit: train rows every step, validation rows apart."""
+    rows = ["epoch,step,train/loss,val/sample_eval/cer,val/sample_eval/loss,val/sample_eval/stop_share"]
+    rows += [f"0,{step},{12 - step * 0.1},,," for step in range(0, 60)]
+    rows += ["0,0,,1.4,11.9,0.0", "0,29,,0.9,6.1,0.5", "0,59,,0.4,2.3,1.0"]
+    path = folder / "metrics.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_curves_merge_the_rows_of_a_step_and_plot_losses_and_in_loop_metrics(tmp_path):
+    from vlm_ocr.eval import curves
+
+    metrics = curves.load_metrics(metrics_csv(tmp_path))
+    assert len(metrics) == 60 and metrics.loc[metrics.step == 29, "val/sample_eval/cer"].item() == 0.9
+    assert metrics.loc[metrics.step == 29, "train/loss"].item() == pytest.approx(9.1)
+    losses, in_loop = curves.curve_columns(metrics)
+    assert losses == ["train/loss", "val/sample_eval/loss"]
+    assert in_loop == ["val/sample_eval/cer", "val/sample_eval/stop_share"]
+    figure = curves.plot_training(metrics)
+    assert [len(axis.lines) for axis in figure.axes] == [2, 2]
+    (tmp_path / "runs" / "a").mkdir(parents=True)
+    assert curves.newest("runs/*/metrics.csv", tmp_path) is None

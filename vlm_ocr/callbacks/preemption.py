@@ -1,4 +1,5 @@
-"""Preemption: on SIGTERM or SIGUSR1, checkpoint at the next optimizer step and exit cleanly (requeue on SLURM)."""
+"""Preemption: on SIGTERM or SIGUSR1, checkpoint at the next optimizer step and exit cleanly (requeue on SLURM); in
+predict, stop after the batch being written."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ class Preemption(L.Callback):
     SLURM SIGUSR1 handlers are replaced while training runs, because they stop mid-accumulation or save
     from inside the signal handler.
 
+    In predict (whose loop, unlike fit's and validate's, never looks at Lightning's SIGTERM flag) a signal stops the
+    run before the next batch starts: every batch begun is generated and written (the prediction writer writes at
+    the end of each batch), and the process exits with 128 + the signal's number, as a process the signal ended.
+
     Args:
         signals: names of the signals that mean "checkpoint and stop".
         dirpath: checkpoint folder; default: the ModelCheckpoint's folder, so `--ckpt_path last` finds it.
@@ -55,15 +60,37 @@ class Preemption(L.Callback):
         self.received: signal.Signals | None = None
         self._previous: dict[signal.Signals, Any] = {}
         self.saved_path: Path | None = None
+        self._predicted = 0  # predict batches started before a signal
 
     def _record(self, signum: int, frame: Any) -> None:
         self.received = signal.Signals(signum)  # nothing else here: the training loop acts on it
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._install()
+
+    def _install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
+        self.received = None
         for sig in self.signals:
             self._previous[sig] = signal.signal(sig, self._record)
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._install()
+        self._predicted = 0
+
+    def on_predict_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if not trainer.strategy.reduce_boolean_decision(self.received is not None, all=False):
+            self._predicted += 1
+            return
+        name = self.received.name if self.received is not None else "a stop signal on another rank"
+        rank_zero_info(f"{name} received: predict stops after {self._predicted} batches, all of them written")
+        raise Preempted(128 + (self.received or signal.SIGTERM))
+
+    def on_predict_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore()
 
     def _restore(self) -> None:
         for sig, handler in self._previous.items():

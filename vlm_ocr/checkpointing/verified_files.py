@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 RECORD_SUFFIX = ".sum.json"  # beside a checkpoint file: size, CRC32 and step
 MANIFEST = "vlm_ocr_manifest.json"  # inside a sharded checkpoint folder: the same for every file
 TEMP_MARK = ".tmp-"
+RUN_KEY = "vlm_ocr_run"  # in a checkpoint: the id of the run that wrote it (kept across resumes)
 
 
 class CorruptCheckpoint(UsageError, RuntimeError):
@@ -108,10 +109,11 @@ def save_verified(checkpoint: dict[str, Any], path: str | Path) -> None:
     the file at `path` matches the record at every instant, whenever the process dies."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}*{TEMP_MARK}*"):  # left by a process killed mid-save
-        stale.unlink(missing_ok=True)
-    temp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}")
-    temp_record = path.with_name(f".{path.name}{RECORD_SUFFIX}{TEMP_MARK}{os.getpid()}")
+    for temp_file in path.parent.glob(f".{path.name}*{TEMP_MARK}*"):
+        if _writer_is_gone(temp_file.name):  # left by a process killed mid-save; a live writer's file stays
+            temp_file.unlink(missing_ok=True)
+    temp = path.with_name(f".{path.name}{TEMP_MARK}{_writer_id()}")
+    temp_record = path.with_name(f".{path.name}{RECORD_SUFFIX}{TEMP_MARK}{_writer_id()}")
     writer: _ChecksumWriter | None = None
     try:
         with open(temp, "wb") as handle:
@@ -125,6 +127,7 @@ def save_verified(checkpoint: dict[str, Any], path: str | Path) -> None:
             "global_step": checkpoint.get("global_step"),
             "epoch": checkpoint.get("epoch"),
             "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            **checkpoint_identity(checkpoint),
         }
         old = _read_record(path) if path.exists() else None
         if old is not None:  # until the rename, the file in place is the old one: the record admits both
@@ -143,6 +146,25 @@ def save_verified(checkpoint: dict[str, Any], path: str | Path) -> None:
         if cause is None:
             raise
         raise write_error(path, cause) from error
+
+
+def _writer_id() -> str:
+    return f"{os.uname().nodename}-{os.getpid()}"
+
+
+def _writer_is_gone(temp_name: str) -> bool:
+    """Whether the process that named this temporary file has ended: a pid of this host that no longer runs (the
+    files of other hosts, and of names this code did not make, are left alone)."""
+    host, _, pid = temp_name.rpartition(TEMP_MARK)[2].rpartition("-")
+    if host != os.uname().nodename or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def verify(path: Path) -> dict[str, Any]:
@@ -209,8 +231,25 @@ def checkpoint_candidates(folder: Path) -> list[Path]:
     return sorted(found, key=step, reverse=True)
 
 
+def checkpoint_identity(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The run and the model a checkpoint belongs to, as its record keeps them (empty when it says neither)."""
+    identity = {"run": checkpoint.get(RUN_KEY), "model": (checkpoint.get("hyper_parameters") or {}).get("pretrained")}
+    return {key: value for key, value in identity.items() if value is not None}
+
+
+def _identity(path: Path) -> dict[str, Any] | None:
+    """The run and model a checkpoint's record names ({} for a record older than these fields), None without a
+    readable record (a file vlm_ocr did not write, or whose record is lost): nothing is known of its run."""
+    try:
+        record = json.loads((path / MANIFEST if path.is_dir() else record_path(path)).read_text())
+    except (OSError, ValueError):
+        return None
+    return {key: record[key] for key in ("run", "model") if key in record}
+
+
 def usable_checkpoint(path: Path, fallback: bool = True) -> Path:
-    """`path` if it verifies; else (when `fallback`) the newest valid checkpoint beside it, said loudly."""
+    """`path` if it verifies; else (when `fallback`) the newest valid checkpoint beside it of the same run and model
+    (as the records of both say), said loudly; a checkpoint whose record names no run gets no stand-in."""
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
@@ -220,14 +259,26 @@ def usable_checkpoint(path: Path, fallback: bool = True) -> Path:
         logger.error("checkpoint %s is unusable: %s", path, error)
         if not fallback:
             raise
+        wanted = _identity(path)
+        if wanted is None:
+            raise CorruptCheckpoint(
+                f"{error}; no record says which run wrote it, so no other checkpoint stands in for it: give a valid "
+                "checkpoint of this run, or `last`"
+            ) from error
         for candidate in checkpoint_candidates(path.parent):
-            if candidate.resolve() == path.resolve():
+            if candidate.resolve() == path.resolve() or _identity(candidate) != wanted:
                 continue
             try:
-                verify(candidate)
+                record = verify(candidate)
             except CorruptCheckpoint as other:
                 logger.error("skipping checkpoint %s too: %s", candidate, other)
                 continue
-            logger.warning("resuming from %s instead: the newest valid checkpoint beside %s", candidate, path.name)
+            logger.warning(
+                "resuming from %s instead: the newest valid checkpoint of the same run as %s (%s, step %s)",
+                candidate,
+                path.name,
+                ", ".join(f"{key} {value}" for key, value in wanted.items()),
+                record.get("global_step"),
+            )
             return candidate
-        raise CorruptCheckpoint(f"{error}; and no other valid checkpoint in {path.parent}") from error
+        raise CorruptCheckpoint(f"{error}; and no other valid checkpoint of the same run in {path.parent}") from error

@@ -8,7 +8,7 @@ from typing import Any
 
 from vlm_ocr.data.processor import IGNORE_INDEX
 from vlm_ocr.errors import UsageError
-from vlm_ocr.pages.files import atomic_write_text
+from vlm_ocr.pages.files import atomic_write_text, check_output_file
 
 
 def describe(item: dict[str, Any], tokenizer: Any, merge_size: int) -> dict[str, Any]:
@@ -41,6 +41,7 @@ def inspect_data(experiment_args: list[str], *, out: Path, split: str = "train",
     """
     from vlm_ocr.experiment_cli import build_cli
 
+    check_output_file(out, "--out")
     datamodule = build_cli(experiment_args, run=False).datamodule
     datamodule.setup("fit" if split == "train" else "validate")
     if split == "train":

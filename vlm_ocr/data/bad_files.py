@@ -31,7 +31,9 @@ def report_bad_files(index: DatasetIndex, folder: str | Path | None) -> None:
 
 def check_bad_share(index: DatasetIndex, root: str, max_bad_fraction: float) -> None:
     """TooMuchBadData when more than `max_bad_fraction` of the root's files are bad."""
-    if index.bad_fraction > max_bad_fraction:
+    if not 0 <= max_bad_fraction <= 1:
+        raise TooMuchBadData(f"--data.max_bad_fraction {max_bad_fraction}: give a share between 0 and 1 (0.01 is 1%)")
+    if index.bad and index.bad_fraction > max_bad_fraction:
         raise TooMuchBadData(
             f"{root}: {len(index.bad)} of {len(index.bad) + len(index.pages)} files are bad "
             f"({index.bad_fraction:.1%} > max_bad_fraction {max_bad_fraction:.1%}); "

@@ -171,6 +171,11 @@ class PageDataModule(L.LightningDataModule):
                     )
                 index = self._index(hp.eval_roots[name], name)
                 parts.append(EvalPromptDataset(PageDataset(name, index.pages, self.transforms), self.inputs))
+            if not sum(len(part) for part in parts):
+                raise UsageError(
+                    "nothing to predict: --data.predict_paths holds no PDF and --data.predict_eval_datasets no page; "
+                    "give PDFs or folders, or an eval set's name"
+                )
             self.predict_set = parts[0] if len(parts) == 1 else ConcatDataset(parts)
 
     def build_train_set(self) -> Any:

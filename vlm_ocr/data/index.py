@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from vlm_ocr.pages.files import atomic_write_text
 from vlm_ocr.pages.front_matter import FrontMatterError, read_page_markdown
-from vlm_ocr.pages.pairs import ScannedPair, scan_pairs
+from vlm_ocr.pages.pairs import ScannedPair, scan_pair_tree
 from vlm_ocr.pages.pdf import PdfError, open_pdf
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def build_index(
             under the tokenizer's fingerprint); None stores no counts.
     """
     root = Path(root)
-    scanned = scan_pairs(root)
+    scanned, lone_pdfs = scan_pair_tree(root)
     counts_key = answer_tokens.key if answer_tokens is not None else None  # hashes the tokenizer files once, here
     cache_path = _cache_file(Path(cache_dir), root, allow_extra_keys, counts_key) if cache_dir else None
     cached = _load_cache(cache_path) if cache_path else {}
@@ -180,6 +180,7 @@ def build_index(
             json.dumps({"format": INDEX_FORMAT, "root": str(root), "answers": counts_key, "entries": entries}),
         )
     ordered = [results[str(p.markdown_path)] for p in scanned]
+    ordered += [BadInput(str(pdf), "no Markdown beside the PDF") for pdf in lone_pdfs]
     index = DatasetIndex(
         name=name or root.name,
         root=root,

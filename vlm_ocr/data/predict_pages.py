@@ -19,7 +19,10 @@ def expand_pdf_paths(paths: list[str]) -> list[Path]:
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found.extend(sorted(path.rglob("*.pdf")))
+            pdfs = sorted(path.rglob("*.pdf"))
+            if not pdfs:
+                raise UsageError(f"--data.predict_paths: {path}: no PDF in this folder (searched it recursively)")
+            found.extend(pdfs)
         elif path.is_file():
             found.append(path)
         else:

@@ -10,11 +10,12 @@ from pathlib import Path
 
 
 def check_target(out: Path, overwrite: bool) -> None:
-    """Fail early, before any work, when `out` cannot be written."""
+    """Fail early, before any work, when `out` cannot be written: a file, or a folder with files in it (an empty
+    folder is taken)."""
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"{out} exists and is not a folder")
-    if out.exists() and not overwrite:
-        raise FileExistsError(f"{out} exists; pass --overwrite true to replace it")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} exists and holds files; pass --overwrite true to replace it")
 
 
 @contextmanager

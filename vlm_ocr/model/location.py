@@ -24,6 +24,11 @@ def resolve_pretrained(name: str, option: str) -> str:
     """A local folder as an absolute path, a hub id unchanged; a local-looking path that does not exist fails at
     once (instead of minutes of hub retries) with a message naming `option`."""
     path = Path(name).expanduser()
+    if path.is_dir() and not (path / "config.json").is_file():  # transformers would build the full default model
+        raise UsageError(
+            f"{option} {name}: no config.json in this folder; give a model folder (save_pretrained's output, or "
+            "python -m vlm_ocr make-tiny-model FOLDER) or a hub id"
+        )
     if path.is_dir():
         return str(path.resolve())
     if path.exists():

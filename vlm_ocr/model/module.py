@@ -10,6 +10,7 @@ from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from vlm_ocr.data.processor import load_processor
+from vlm_ocr.errors import UsageError
 from vlm_ocr.model.batch_tokens import page_lengths
 from vlm_ocr.model.compilation import RecompileWatch, compile_decoder_layers
 from vlm_ocr.model.generate import GenerationSpec, model_inputs
@@ -17,7 +18,7 @@ from vlm_ocr.model.loading import AttnImplementation, DTypeName, load_model
 from vlm_ocr.model.loss import answer_token_loss_terms
 from vlm_ocr.model.packing import packed_position_ids
 from vlm_ocr.model.page_losses import LossTerms, dataset_losses, loss_units
-from vlm_ocr.model.parameters import decay_parameter_groups, set_trainable
+from vlm_ocr.model.parameters import check_same_shapes, decay_parameter_groups, set_trainable
 from vlm_ocr.model.peft import LoraSpec, apply_lora, complete_state_dict, trainable_state_dict
 from vlm_ocr.model.predict import RotatedPrompt, predict_rows
 
@@ -272,6 +273,7 @@ class VlmOcrModule(L.LightningModule):
             checkpoint["state_dict"] = trainable_state_dict(checkpoint["state_dict"], self)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_same_shapes(checkpoint.get("state_dict", {}), self.state_dict(), self.hparams.pretrained)
         counters = checkpoint.get("vlm_ocr_counters", {})
         self.samples_seen = counters.get("samples_seen", 0)
         self.tokens_seen = counters.get("tokens_seen", 0)
@@ -281,7 +283,10 @@ class VlmOcrModule(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         from transformers import get_scheduler
 
-        optimizer = self.optimizer_factory(decay_parameter_groups(self.model))
+        try:
+            optimizer = self.optimizer_factory(decay_parameter_groups(self.model))
+        except ValueError as err:  # torch's optimizers check their settings (lr, betas, eps, ...) here
+            raise UsageError(f"--model.optimizer: {err}; fix its init_args") from None
         total = int(self.trainer.estimated_stepping_batches)
         scheduler = get_scheduler(
             self.hparams.lr_scheduler,

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from vlm_ocr.errors import UsageError
 from vlm_ocr.model.families import family_of_model
 
 
@@ -47,3 +48,15 @@ def decay_parameter_groups(model: nn.Module) -> list[dict[str, Any]]:
             (no_decay if is_no_decay(name, param, norms) else decay).append(param)
     groups = [{"params": decay, "name": "decay"}, {"params": no_decay, "weight_decay": 0.0, "name": "no_decay"}]
     return [g for g in groups if g["params"]]
+
+
+def check_same_shapes(saved: dict[str, Any], current: dict[str, Any], model_name: str) -> None:
+    """UsageError naming the first weight whose shape differs: a checkpoint of another model (size) than this one."""
+    for name, tensor in saved.items():
+        own = current.get(name)
+        if own is not None and hasattr(tensor, "shape") and tuple(tensor.shape) != tuple(own.shape):
+            raise UsageError(
+                f"--ckpt_path: a checkpoint of another model than {model_name} ({name}: {tuple(tensor.shape)} in "
+                f"the checkpoint, {tuple(own.shape)} in the model); give a checkpoint of this model, or the model "
+                "folder it was trained from as --model.pretrained"
+            )

@@ -44,6 +44,11 @@ def scan_pairs(root: str | Path) -> list[ScannedPair]:
 
     PDFs reached through symlinks are followed (prepare tools link PDFs rather than copying them).
     """
+    return scan_pair_tree(root)[0]
+
+
+def scan_pair_tree(root: str | Path) -> tuple[list[ScannedPair], list[Path]]:
+    """(scan_pairs(root), every `*.pdf` without a `.md` beside it, sorted): one walk of the tree."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: data root is not a folder")
@@ -75,4 +80,5 @@ def scan_pairs(root: str | Path) -> list[ScannedPair]:
                 pdf_stat=pdf_stat,
             )
         )
-    return scanned
+    lone = sorted(Path(base + ".pdf") for base in pdfs if base not in markdown)
+    return scanned, lone

@@ -126,7 +126,8 @@ def pixel_size(path: str | Path, page: pdfium.PdfPage, page_index: int, spec: Re
     if width_pt <= 0 or height_pt <= 0:
         raise PdfError(path, f"page {page_index + 1} has an empty crop box")
     scale = render_scale(width_pt, height_pt, spec)
-    return max(1, math.ceil(width_pt * scale)), max(1, math.ceil(height_pt * scale))
+    # rounded before ceil: longest_side / longest * longest is 2048.0000000000005 for some page sizes
+    return max(1, math.ceil(round(width_pt * scale, 6))), max(1, math.ceil(round(height_pt * scale, 6)))
 
 
 def poppler_pixel_size(x0: float, y0: float, x1: float, y1: float, spec: RenderSpec) -> tuple[int, int]:

@@ -176,7 +176,6 @@ class RolloverWriter:
         self.max_bytes = max_bytes if max_bytes is not None else MAX_BATCH_FILE_BYTES
         self.max_lines = max_lines
         self.key_of = key_of
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         self.index = 0
         self._handle = None
         self._bytes = 0

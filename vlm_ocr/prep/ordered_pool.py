@@ -6,6 +6,9 @@ once (unbounded memory on a streamed input, no early stop) until Python 3.14's `
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
@@ -53,7 +56,21 @@ def call_item(fn: Callable[[T], Any], item: T) -> Any:
 
 
 def make_executor(pool: Literal["thread", "process"], workers: int) -> Executor:
-    return ProcessPoolExecutor(max_workers=workers) if pool == "process" else ThreadPoolExecutor(max_workers=workers)
+    if pool == "thread":
+        return ThreadPoolExecutor(max_workers=workers)
+    return ProcessPoolExecutor(max_workers=workers, initializer=exit_with_parent, initargs=(os.getpid(),))
+
+
+def exit_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """In a worker process: end it once the tool that started it is gone (kill -9, or a SIGTERM that ends the tool
+    at once), instead of leaving it blocked forever on a queue nobody feeds."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def run_in_order(

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vlm_ocr.errors import InputError
-from vlm_ocr.pages.pairs import ScannedPair, scan_pairs
-from vlm_ocr.prep.fs import list_files
+from vlm_ocr.pages.pairs import ScannedPair, scan_pair_tree
 from vlm_ocr.prep.input_paths import require_dir
 
 NO_MARKDOWN = "no Markdown beside the PDF"
@@ -18,13 +17,7 @@ def scan_input_pairs(root: Path, option: str) -> tuple[list[ScannedPair], dict[s
     A missing folder, or one without a single md file, is an InputError naming `option`.
     """
     require_dir(root, option, "pass the root folder of an md/pdf pair tree")
-    pairs = scan_pairs(root)
+    pairs, lone = scan_pair_tree(root)
     if not pairs:
         raise InputError(f"{option} {root}: no .md file under it", "pass the root folder of an md/pdf pair tree")
-    paired = {pair.pdf_path for pair in pairs}
-    orphans = {
-        Path(pdf).relative_to(root).as_posix(): NO_MARKDOWN
-        for pdf in list_files(root, ".pdf")
-        if Path(pdf) not in paired
-    }
-    return pairs, orphans
+    return pairs, {pdf.relative_to(root).as_posix(): NO_MARKDOWN for pdf in lone}

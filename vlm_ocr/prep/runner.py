@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar
 
 from tqdm import tqdm
 
+from vlm_ocr.pages.files import check_writable_folder
 from vlm_ocr.prep.item_outputs import Link, Outputs, write_outputs
 from vlm_ocr.prep.meta import now_iso, write_meta
 from vlm_ocr.prep.ordered_pool import (
@@ -28,8 +29,20 @@ from vlm_ocr.prep.ordered_pool import (
     run_in_order,
 )
 from vlm_ocr.prep.sinks import Collect, Sink
+from vlm_ocr.redaction import redact
 
-__all__ = ["DEFAULT_RUN", "Collect", "Counts", "Drop", "Link", "Outputs", "RunArgs", "Sink", "map_items"]
+__all__ = [
+    "DEFAULT_RUN",
+    "Collect",
+    "Counts",
+    "Drop",
+    "Link",
+    "Outputs",
+    "RunArgs",
+    "Sink",
+    "check_writable_folder",
+    "map_items",
+]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,7 +108,7 @@ def map_items(
     `stage` names a second loop of the same tool (files `errors.<stage>.jsonl`, `_meta.<stage>.json`).
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable_folder(out_dir, "output folder")  # before any item: a file in the way, a read-only disk
     suffix = f".{stage}" if stage else ""
     errors_path = out_dir / f"errors{suffix}.jsonl"
     errors_path.unlink(missing_ok=True)
@@ -107,7 +120,7 @@ def map_items(
 
     def record(path: Path, line: dict[str, str]) -> None:
         with path.open("a", encoding="utf-8") as handle_:
-            handle_.write(json.dumps(line, ensure_ascii=False) + "\n")
+            handle_.write(redact(json.dumps(line, ensure_ascii=False)) + "\n")
 
     def drop(item_key: str, reason: str) -> None:
         counts.dropped += 1
