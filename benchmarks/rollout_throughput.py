@@ -24,6 +24,7 @@ import torch
 
 from vlm_ocr.data.processor import QwenInputs
 from vlm_ocr.data.transforms import BuildMessages, RenderPage
+from vlm_ocr.model.families import QWEN2_5_VL
 from vlm_ocr.prep.demo_pairs import document_page, draw_pdf
 from vlm_ocr.rl.rollout import HFRollout, RolloutPrompt, RolloutSpec
 
@@ -34,7 +35,8 @@ from train_throughput import make_model  # noqa: E402  (the 7B-shape model both 
 def page_prompts(workdir: Path, processor, pages: int, longest_side: int) -> list[RolloutPrompt]:
     """Generated document pages (make-sample-data's), rendered and prompted as the SFT pipeline does."""
     rng = random.Random(0)
-    render, inputs, messages = RenderPage(longest_side), QwenInputs(processor), BuildMessages()
+    render, messages = RenderPage(longest_side), BuildMessages()
+    inputs = QwenInputs(processor, family=QWEN2_5_VL)  # the processor is built, not loaded: no folder to read
     prompts = []
     for n in range(pages):
         pdf = workdir / f"page{n}.pdf"

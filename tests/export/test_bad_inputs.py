@@ -51,10 +51,10 @@ def test_existing_output_is_refused_unless_overwriting(full_checkpoints, tmp_pat
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
-    with pytest.raises(FileExistsError, match="exists; pass --overwrite true"):
+    with pytest.raises(FileExistsError, match="exists and holds files; pass --overwrite true"):
         export_model([str(full_checkpoints[0])], out=out)
     assert main(["export", str(full_checkpoints[0]), "--out", str(out)]) == 2
-    assert re.fullmatch(r"export: error: .*exists; pass --overwrite true.*\n", capsys.readouterr().err)
+    assert re.fullmatch(r"export: error: .*exists and holds files; pass --overwrite true.*\n", capsys.readouterr().err)
     assert (out / "keep.txt").read_text() == "precious"
     export_model([str(full_checkpoints[0])], out=out, overwrite=True, parity=FAST_PARITY)
     assert not (out / "keep.txt").exists() and (out / "model.safetensors").exists()
