@@ -53,9 +53,21 @@ def test_attention_throughput_smoke():
     assert 0 < report["useful_share_of_dense_work"] < 0.5
 
 
-def test_activation_memory_projection_runs():
+def test_activation_memory_measures_what_checkpointing_keeps_on_the_tiny_preset():
+    report = json.loads(run_script("benchmarks/activation_memory.py", "--probe-tokens", "64", "--preset", "tiny"))
+    assert report["preset"] == "tiny" and report["parameters_b"] >= report["trainable_parameters_b"] > 0
+    kept, saved = (report[f"activation_kb_per_token_per_layer{s}"] for s in ("_gradient_checkpointing", ""))
+    assert 0 < kept < saved / 4  # with checkpointing working, a layer keeps only its input
+
+
+@pytest.mark.slow
+def test_activation_memory_projection_runs_on_the_7b_shape():
     report = json.loads(run_script("benchmarks/activation_memory.py", "--probe-tokens", "128"))
     assert report["parameters_b"] > report["trainable_parameters_b"] > 7  # the 7B shape, vision tower frozen
+    assert_projection_orders(report)
+
+
+def assert_projection_orders(report: dict) -> None:
     for projection in report["projected"].values():
         assert projection["peak_gib_gradient_checkpointing"] < projection["peak_gib"]
         assert projection["weights_grads_states_gib"] < projection["peak_gib_gradient_checkpointing"]
