@@ -157,8 +157,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pack-tokens", type=int, default=8192)
     parser.add_argument("--probe-tokens", type=int, default=1024, help="row length of the measurement")
-    shapes = sorted(PRESETS)  # the tiny presets: a quick run of the script itself, not a projection to read
-    parser.add_argument("--preset", default="qwen2.5-vl-7b", choices=shapes, help="the released shape to project")
+    help_text = "the released shape to project (a tiny preset: a quick run of the script, not a projection to read)"
+    parser.add_argument("--preset", default="qwen2.5-vl-7b", choices=sorted(PRESETS), help=help_text)
     args = parser.parse_args()
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as tmp:

@@ -64,10 +64,6 @@ def test_activation_memory_measures_what_checkpointing_keeps_on_the_tiny_preset(
 def test_activation_memory_projection_runs_on_the_7b_shape():
     report = json.loads(run_script("benchmarks/activation_memory.py", "--probe-tokens", "128"))
     assert report["parameters_b"] > report["trainable_parameters_b"] > 7  # the 7B shape, vision tower frozen
-    assert_projection_orders(report)
-
-
-def assert_projection_orders(report: dict) -> None:
     for projection in report["projected"].values():
         assert projection["peak_gib_gradient_checkpointing"] < projection["peak_gib"]
         assert projection["weights_grads_states_gib"] < projection["peak_gib_gradient_checkpointing"]
