@@ -1,5 +1,7 @@
-"""Real subprocesses of `python -m vlm_ocr fit` on the tiny config: SIGTERM checkpoints at the next optimizer
-step and exits 0, kill -9 loses only the work since the last checkpoint; both resume to the uninterrupted result."""
+"""Real subprocesses of `python -m vlm_ocr fit` on the tiny config with the recipe's precision and optimizer
+(bf16-true, Bf16AdamW: Kahan compensation and stochastically rounded moments in the checkpoint): SIGTERM
+checkpoints at the next optimizer step and exits 0, kill -9 loses only the work since the last checkpoint; both
+resume to the uninterrupted result, bit for bit."""
 
 import os
 import signal
@@ -20,10 +22,20 @@ TINY = REPO / "experiments" / "tiny.yaml"
 WAIT = 120  # seconds any subprocess may take before the test gives up on it
 
 
+# The recipe's (mix_1025.yaml) precision and optimizer; tiny.yaml's lr, so that six steps move bf16 weights.
+RECIPE_OPTIMIZER = {
+    "class_path": "vlm_ocr.optim.Bf16AdamW",
+    "init_args": {"lr": 0.003, "weight_decay": 0.01, "weights": "kahan", "moments": "bfloat16", "seed": 300},
+}
+
+
 def overlay(folder: Path, checkpoints: Path, delay: float = 0.0, every: int = 1) -> Path:
-    """The tiny recipe, 6 optimizer steps of 2 batches, a checkpoint after every `every` steps, the recorder."""
+    """The tiny recipe in bf16 with the recipe's optimizer, 6 optimizer steps of 2 batches, a checkpoint after every
+    `every` steps, the recorder."""
     config = {
+        "model": {"dtype": "bfloat16", "optimizer": RECIPE_OPTIMIZER},
         "trainer": {
+            "precision": "bf16-true",
             "logger": False,
             "enable_progress_bar": False,
             "enable_model_summary": False,
@@ -146,6 +158,9 @@ def test_kill_9_loses_only_the_work_since_the_last_checkpoint(tmp_path, referenc
         if process.poll() is None:
             process.kill()
     step = verify(tmp_path / "ckpt" / "last.ckpt")["global_step"]
+    state = torch.load(tmp_path / "ckpt" / "last.ckpt", weights_only=True)["optimizer_states"][0]["state"]
+    kept = {k: v.dtype for k, v in state[0].items()}  # what the resume must restore: the recipe optimizer's state
+    assert kept == {"step": torch.int64, **dict.fromkeys(("exp_avg", "exp_avg_sq", "compensation"), torch.bfloat16)}
     first_rows = read_rows(tmp_path / "rec")
     assert step >= 3 and len(first_rows) - 2 * step <= 2  # lost: at most the batches of one optimizer step
     resume_and_compare(tmp_path, reference, tiny_vlm_dir, sample_data_dir, first_rows, step)
