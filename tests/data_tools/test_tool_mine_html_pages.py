@@ -170,6 +170,19 @@ def test_the_bench_scores_the_reference_at_100_percent(mined, tmp_path):
     assert not scored["errors"] and not scored["failed"] and {t["type"] for t in scored["types"]} >= {"math", "table"}
 
 
+def test_the_rl_stage_reads_the_bench_folder(mined):
+    """The GRPO stage's reader takes every mined page with all its tests and its reference, and leaves nothing out."""
+    from vlm_ocr.bench.training_pages import read_bench_pages
+
+    read = read_bench_pages(mined["bench"])
+    tests = [json.loads(line) for line in (mined["bench"] / "synthetic.jsonl").read_text().splitlines()]
+    assert not read.skipped and len(read.pages) == len({(t["pdf"], t["page"]) for t in tests}) >= 1
+    assert sum(len(page.tests) for page in read.pages) == len(tests)
+    for page in read.pages:
+        assert page.pdf_path.is_file() and page.reference and page.reference.startswith("---\n")
+        assert {t.id for t in page.tests} == {t["id"] for t in tests if (t["pdf"], t["page"]) == (page.pdf, page.page)}
+
+
 def test_inspect_data_reads_the_pairs(mined, tmp_path, tiny_vlm_dir, monkeypatch):
     from vlm_ocr.cli import main
 
