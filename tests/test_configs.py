@@ -1,5 +1,6 @@
 import importlib.util
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 import torch
@@ -37,7 +38,7 @@ def test_every_experiment_parses_and_instantiates(config, cli_env):
     cli = build(cli_env, config)
     assert isinstance(cli.model, VlmOcrModule) and isinstance(cli.datamodule, PageDataModule)
     assert cli.datamodule.hparams.processor_path == cli.model.hparams.pretrained  # linked, given once
-    assert cli.datamodule.transforms and cli.trainer.gradient_clip_val == 1.0
+    assert cli.datamodule.pipeline.train_steps() and cli.trainer.gradient_clip_val == 1.0
 
 
 def test_what_only_the_data_knows_reaches_the_module_at_instantiation(cli_env):
@@ -53,7 +54,7 @@ def test_what_only_the_data_knows_reaches_the_module_at_instantiation(cli_env):
 def test_every_overlay_on_its_recipe_parses_and_instantiates(overlay, cli_env):
     cli = build(cli_env, RECIPE_OF[overlay.name], overlay)
     assert isinstance(cli.model, VlmOcrModule) and isinstance(cli.datamodule, PageDataModule)
-    assert cli.datamodule.transforms and cli.trainer.gradient_clip_val == 1.0
+    assert cli.datamodule.pipeline.train_steps() and cli.trainer.gradient_clip_val == 1.0
 
 
 def test_recipe_values(cli_env):
@@ -71,22 +72,19 @@ def test_recipe_values(cli_env):
     assert opt.defaults["eps"] == 1e-8 and opt.defaults["weight_decay"] == 0.01 and opt.seed == 300
     assert model.hparams.compile_dynamic is None  # shape-generic after the first length change
     assert data.hparams.max_length == 8192 and data.hparams.batch_size == 1 and data.hparams.data_seed == 301
-    assert [type(t).__name__ for t in data.transforms] == [
+    assert [type(t).__name__ for t in data.pipeline.train_steps()] == [
         "ParseFrontMatter",
         "FilterRotated",
         "ReformatLatexBoldItalic",
         "TextRuleFilter",
         "RenderPage",
-        "FormatTarget",
-        "BuildMessages",
-    ]
-    assert data.transforms[4].spec.longest_side == 1288 and data.transforms[5].null_language == "None"
-    assert [type(t).__name__ for t in data.train_steps()][-3:] == [
         "RotationAugmentation",
         "FormatTarget",
         "BuildMessages",
     ]
-    assert data.train_transforms[0].probability == 0.02
+    pipeline = data.pipeline
+    assert pipeline.render.spec.longest_side == 1288 and pipeline.target.null_language == "None"
+    assert pipeline.train_augmentations[0].probability == 0.02
     assert "processed_00_documents_eval_s2pdf" in data.eval_names and len(data.hparams.train_roots) == 4
     checkpoints = [c for c in trainer.callbacks if type(c).__name__ == "ResumableCheckpoint"]
     monitors = {c.monitor: c for c in checkpoints}
@@ -230,7 +228,7 @@ def test_lora_overlay_changes_only_the_adapter_run_keys(cli_env):
         "ExportHuggingFace",
         "PredictionWriter",
     ]
-    assert lora.datamodule.transforms and lora.trainer.max_steps == 8
+    assert lora.datamodule.pipeline.train_steps() and lora.trainer.max_steps == 8
 
 
 def assert_launch_keys(overlaid, recipe):
@@ -271,8 +269,7 @@ def test_base_model_overlays_change_only_the_model_and_the_page_size_its_patch_n
     import yaml
 
     recipe, ours = yaml.safe_load(MIX.read_text()), yaml.safe_load((OVERLAYS / overlay).read_text())
-    assert {key: set(value) for key, value in ours.items()} == {"model": {"pretrained"}, "data": {"transforms"}}
-    render = [step for step in ours["data"]["transforms"] if step["class_path"].endswith("RenderPage")]
-    assert render[0]["init_args"]["longest_side"] % 32 == 0
-    recipe_steps = [s for s in recipe["data"]["transforms"] if not s["class_path"].endswith("RenderPage")]
-    assert [s for s in ours["data"]["transforms"] if not s["class_path"].endswith("RenderPage")] == recipe_steps
+    assert ours == {"model": {"pretrained": ours["model"]["pretrained"]}, "data": {"render": {"init_args": ANY}}}
+    assert set(ours["data"]["render"]["init_args"]) == {"longest_side"}
+    assert ours["data"]["render"]["init_args"]["longest_side"] % 32 == 0
+    assert recipe["data"]["render"]["class_path"] == "vlm_ocr.data.RenderPage"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from vlm_ocr.data.pipeline import ROLES
 from vlm_ocr.experiment_cli import build_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,15 +45,38 @@ def placeholders(value, paths: dict[str, str]):
     return value
 
 
+def as_captured(config: dict) -> dict:
+    """The config in the capture's shape: the pipeline's roles as the one `transforms` list they replaced (the
+    augmentations were spliced in 2 steps from its end)."""
+    data = config["data"]
+    if "render" in data:
+        roles = {role: data.pop(role) for role in ROLES}
+        lists = [roles[role] or [] for role in ("page_filters", "text_steps", "text_filters")]
+        steps = [
+            roles["read"],
+            *[step for steps in lists for step in steps],
+            *[roles[r] for r in ("render", "target", "messages")],
+        ]
+        data["transforms"] = [step for step in steps if step is not None]
+        data["train_transforms"] = roles["train_augmentations"]
+        data["eval_transforms"] = roles["eval_augmentations"]
+        data["train_insert_from_end"] = 2
+    return config
+
+
 def parsed(experiment: str, overlay: str | None, cli_env: list[str], tiny_vlm_dir, sample_data_dir, tmp_path):
     configs = [ROOT / experiment, *([ROOT / overlay] if overlay else [])]
     args = [arg for config in configs for arg in ("--config", str(config))]
-    extra = ["--trainer.strategy", "ddp"] if "deepspeed" in str(overlay) and not importlib.util.find_spec("deepspeed") else []
+    extra = (
+        ["--trainer.strategy", "ddp"]
+        if "deepspeed" in str(overlay) and not importlib.util.find_spec("deepspeed")
+        else []
+    )
     cli = build_cli([*args, *cli_env, "--trainer.accelerator", "cpu", *extra], run=False)
     config = cli.config.as_dict()
     config.pop("config", None)  # the --config paths given
     paths = {str(tiny_vlm_dir): "<model>", str(sample_data_dir): "<data>", str(tmp_path): "<tmp>", str(REPO): "<repo>"}
-    return json.loads(json.dumps(placeholders(config, paths), default=str))
+    return as_captured(json.loads(json.dumps(placeholders(config, paths), default=str)))
 
 
 @pytest.mark.parametrize(("experiment", "overlay"), COMBINATIONS, ids=lambda v: v or "-")

@@ -24,23 +24,22 @@ TINY_CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "tiny.yaml"
 
 
 def datamodule(tiny_vlm_dir, sample_data_dir, train="train/document", **kwargs):
-    steps = [
-        ParseFrontMatter(),
-        FilterRotated(),
-        ReformatLatexBoldItalic(),
-        TextRuleFilter("off"),
-        RenderPage(112),
-        FormatTarget(),
-        BuildMessages(),
-    ]
+    roles = dict(
+        read=ParseFrontMatter(),
+        page_filters=[FilterRotated()],
+        text_steps=[ReformatLatexBoldItalic()],
+        text_filters=[TextRuleFilter("off")],
+        render=RenderPage(112),
+        target=FormatTarget(),
+        messages=BuildMessages(),
+    )
     return PageDataModule(
         processor_path=str(tiny_vlm_dir),
         data_root=str(sample_data_dir),
         train_roots=[train],
         eval_roots={"doc_eval": "eval/document"},
-        transforms=steps,
         max_length=2048,
-        **kwargs,
+        **{**roles, **kwargs},
     )
 
 

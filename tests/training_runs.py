@@ -14,17 +14,18 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 
 
-def steps():
+def roles() -> dict:
+    """The pipeline by role: the recipe's without the text step, small pages."""
     from vlm_ocr.data import BuildMessages, FilterRotated, FormatTarget, ParseFrontMatter, RenderPage, TextRuleFilter
 
-    return [
-        ParseFrontMatter(),
-        FilterRotated(),
-        TextRuleFilter("off"),
-        RenderPage(112),
-        FormatTarget(),
-        BuildMessages(),
-    ]
+    return dict(
+        read=ParseFrontMatter(),
+        page_filters=[FilterRotated()],
+        text_filters=[TextRuleFilter("off")],
+        render=RenderPage(112),
+        target=FormatTarget(),
+        messages=BuildMessages(),
+    )
 
 
 def make_data(model_dir, data_dir, roots=("train/document", "train/table"), **kwargs):
@@ -35,8 +36,7 @@ def make_data(model_dir, data_dir, roots=("train/document", "train/table"), **kw
         str(model_dir),
         data_root=str(data_dir),
         train_roots=list(roots),
-        transforms=steps(),
-        **{**options, **kwargs},
+        **{**options, **roles(), **kwargs},
     )
 
 

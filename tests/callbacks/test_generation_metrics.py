@@ -28,13 +28,17 @@ METRICS = ("cer", "wer", "ned", "bleu", "front_matter_accuracy", "stop_share", "
 
 
 def datamodule(tiny_vlm_dir, sample_data_dir):
-    steps = [ParseFrontMatter(), FilterRotated(), TextRuleFilter("off"), RenderPage(112), FormatTarget()]
     return PageDataModule(
         processor_path=str(tiny_vlm_dir),
         data_root=str(sample_data_dir),
         train_roots=["train/document"],
         eval_roots={"mixed": "eval", "rotated": "eval/rotated"},
-        transforms=[*steps, BuildMessages()],
+        read=ParseFrontMatter(),
+        page_filters=[FilterRotated()],
+        text_filters=[TextRuleFilter("off")],
+        render=RenderPage(112),
+        target=FormatTarget(),
+        messages=BuildMessages(),
         max_length=2048,
     )
 

@@ -1,5 +1,6 @@
 """Answer token counts stored in the index, and packing planned from them (real Qwen tokenizer, no mocks)."""
 
+import dataclasses
 import os
 import shutil
 from pathlib import Path
@@ -8,10 +9,10 @@ import pytest
 from tiny_setup import datamodule
 from transformers import AutoTokenizer
 
+from vlm_ocr.data import ReformatLatexBoldItalic
 from vlm_ocr.data.answer_tokens import AnswerTokens, load_tokenizer
 from vlm_ocr.data.index import build_index
 from vlm_ocr.data.packing import answer_estimate, image_tokens
-from vlm_ocr.data.transforms import RenderPage
 from vlm_ocr.pages.front_matter import read_page_markdown
 
 LATEX_MD = (
@@ -36,7 +37,7 @@ def data_tree(tmp_path, sample_data_dir):
 def planned_and_real(data):
     """(planned, real, old estimate) per page that the pipeline keeps; old = 160 + image + the character estimate."""
     planned = data.planned_lengths(data.train_set)
-    render = data._step(RenderPage).spec
+    render = data.pipeline.render_step.spec
     vision = data.processor.image_processor
     rows = []
     for i, page in enumerate(data.train_set.pages):
@@ -55,8 +56,8 @@ def test_planned_length_matches_the_real_sample(tiny_vlm_dir, data_tree):
     data.setup("fit")
     latex = next(i for i, p in enumerate(data.train_set.pages) if p.markdown_path.endswith("latex_000.md"))
     counter = data.answer_tokens()
-    assert counter.reformat_latex and counter.null_language == "None"
-    assert "**first**" in counter.target(read_page_markdown(data.train_set.pages[latex].markdown_path))
+    assert counter.text_steps == data.pipeline.text_steps and counter.target is data.pipeline.target
+    assert "**first**" in counter.answer(read_page_markdown(data.train_set.pages[latex].markdown_path))
     assert "**first**" in data.train_set[(0, latex)]["target"]  # kept, and rewritten the same way in training
     rows = planned_and_real(data)
     assert len(rows) >= 10
@@ -139,3 +140,34 @@ def test_the_plan_follows_the_processors_patch_and_merge_size(tiny_vlm_dir, data
     assert [real for _, real, _ in unmerged] != [real for _, real, _ in merged]  # the samples changed too
     errors = [planned - real for planned, real, _ in unmerged]
     assert max(abs(e) for e in errors) <= 2, errors
+
+
+class AppendSignature:
+    """A text step of the user's own: every page's text ends with a signature line."""
+
+    def __call__(self, sample):
+        page = sample["page_data"]
+        return {
+            **sample,
+            "page_data": dataclasses.replace(page, natural_text=f"{page.natural_text}\n\nSigned, the editors"),
+        }
+
+
+def test_a_new_text_step_changes_the_planned_length_with_it(tiny_vlm_dir, data_tree):
+    """The packing plan runs the configured text steps themselves: a step added to data.text_steps lengthens every
+    planned answer by what it adds to the sample, and the plan still matches the samples training makes."""
+    plain = datamodule(tiny_vlm_dir, data_tree, train="train", pack_max_tokens=1500, index_workers=1)
+    signed = datamodule(
+        tiny_vlm_dir,
+        data_tree,
+        train="train",
+        pack_max_tokens=1500,
+        index_workers=1,
+        text_steps=[ReformatLatexBoldItalic(), AppendSignature()],
+    )
+    plain.setup("fit")
+    signed.setup("fit")
+    assert signed.answer_tokens().key != plain.answer_tokens().key  # stored counts are never reused across them
+    before, after = plain.planned_lengths(plain.train_set), signed.planned_lengths(signed.train_set)
+    assert all(b > a for a, b in zip(before, after, strict=True))
+    assert all(abs(planned - real) <= 2 for planned, real, _ in planned_and_real(signed))

@@ -168,12 +168,12 @@ def test_eval_rotation_is_an_option_drawn_the_same_at_every_validation(cli_env):
     recipe = build_cli(
         ["--config", str(EXPERIMENTS / "mix_1025.yaml"), *cli_env, "--trainer.accelerator", "cpu"], run=False
     )
-    steps = [type(step).__name__ for step in recipe.datamodule.eval_steps()]
+    steps = [type(step).__name__ for step in recipe.datamodule.pipeline.eval_steps()]
     assert steps[-3:] == ["RotationAugmentation", "FormatTarget", "BuildMessages"]
-    assert recipe.datamodule.eval_transforms[0].probability == 0.02
+    assert recipe.datamodule.pipeline.eval_augmentations[0].probability == 0.02
 
-    plain_first, plain_again = eval_pages(cli_env, "--data.eval_transforms", "[]")
-    turned_first, turned_again = eval_pages(cli_env, "--data.eval_transforms", TURNED_EVAL)
+    plain_first, plain_again = eval_pages(cli_env, "--data.eval_augmentations", "[]")
+    turned_first, turned_again = eval_pages(cli_env, "--data.eval_augmentations", TURNED_EVAL)
     assert turned_first == turned_again and plain_first == plain_again  # the same pages at every validation
     assert {label for *_, label in plain_first} == {0}
     assert 0 < sum(label != 0 for *_, label in turned_first) < len(turned_first)

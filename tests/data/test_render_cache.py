@@ -29,8 +29,7 @@ def test_cache_renders_command_fills_the_cache(cli_env, tmp_path, sample_data_di
 
     config = yaml.safe_load((Path(__file__).resolve().parents[2] / "experiments" / "tiny.yaml").read_text())
     cache = tmp_path / "renders"
-    render = next(t for t in config["data"]["transforms"] if t["class_path"].endswith("RenderPage"))
-    render["init_args"]["cache_dir"] = str(cache)
+    config["data"]["render"]["init_args"]["cache_dir"] = str(cache)
     (tmp_path / "cached.yaml").write_text(yaml.safe_dump(config))
     assert main(["cache-renders", "--config", str(tmp_path / "cached.yaml"), *cli_env, "--workers", "1"]) == 0
     distinct = {p.read_bytes() for p in sample_data_dir.rglob("*.pdf")}  # identical blank pages share one entry
@@ -43,10 +42,8 @@ def test_cached_pipeline_gives_the_same_model_tensors(tmp_path, tiny_vlm_dir, sa
     from tiny_setup import datamodule
 
     def items(cache_dir):
-        data = datamodule(tiny_vlm_dir, sample_data_dir, train="train/table")
-        if cache_dir:
-            at = next(i for i, t in enumerate(data.transforms) if isinstance(t, RenderPage))
-            data.transforms[at] = RenderPage(data.transforms[at].spec.longest_side, cache_dir=cache_dir)
+        render = {"render": RenderPage(112, cache_dir=cache_dir)} if cache_dir else {}
+        data = datamodule(tiny_vlm_dir, sample_data_dir, train="train/table", **render)
         data.setup("fit")
         return [data.train_set[(0, i)] for i in range(len(data.train_set))]
 

@@ -41,7 +41,7 @@ def test_rotation_to_fix():
 
 
 def first_batch(tiny_vlm_dir, pdf):
-    data = PageDataModule(str(tiny_vlm_dir), predict_paths=[str(pdf)], transforms=[RenderPage(224), BuildMessages()])
+    data = PageDataModule(str(tiny_vlm_dir), predict_paths=[str(pdf)], render=RenderPage(224), messages=BuildMessages())
     data.setup("predict")
     return data, next(iter(data.predict_dataloader()))
 

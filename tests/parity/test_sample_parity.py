@@ -66,7 +66,7 @@ def original_rows(process: subprocess.Popen, out: Path) -> dict[str, dict]:
 
 
 def run_vlm_ocr(tree: Path, tiny_vlm_dir: Path, work: Path, run: str) -> dict[str, dict]:
-    """`inspect-data` on the tree with the recipe's transforms from experiments/mix_1025.yaml."""
+    """`inspect-data` on the tree with the recipe's pipeline from experiments/mix_1025.yaml."""
     from vlm_ocr.cli import main
 
     max_length, overlong = RUNS[run]
@@ -75,11 +75,15 @@ def run_vlm_ocr(tree: Path, tiny_vlm_dir: Path, work: Path, run: str) -> dict[st
     data = {
         "data_root": str(tree.parent),
         "eval_roots": {"parity": tree.name},
-        "transforms": [math_check_off(step) for step in recipe["data"]["transforms"]]
+        **{
+            role: recipe["data"][role]
+            for role in ("read", "page_filters", "text_steps", "render", "target", "messages")
+        },
+        "text_filters": [math_check_off(step) for step in recipe["data"]["text_filters"]]
         if not shutil.which("chromium")
-        else recipe["data"]["transforms"],
-        "train_transforms": [],  # rotation augmentation off on both sides
-        "eval_transforms": [],
+        else recipe["data"]["text_filters"],
+        "train_augmentations": [],  # rotation augmentation off on both sides
+        "eval_augmentations": [],
         "max_length": max_length,
         "overlong": overlong,
         "num_workers": 0,

@@ -30,9 +30,9 @@ def cache_renders(experiment_args: list[str], *, workers: int = 2) -> int:
     from vlm_ocr.experiment_cli import build_cli
 
     datamodule = build_cli(experiment_args, run=False).datamodule
-    step = next((t for t in datamodule.transforms if isinstance(t, RenderPage)), None)
+    step = datamodule.pipeline.render
     if step is None or step.cache is None:
-        raise UsageError("the config's RenderPage step has no cache_dir; set its init_args.cache_dir")
+        raise UsageError("the config's RenderPage step has no cache_dir; set data.render.init_args.cache_dir")
     datamodule.setup("fit")
     pdfs = sorted(
         {

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vlm_ocr.data.pipeline import answer_text, describe
 from vlm_ocr.data.processor import answer_ids
+from vlm_ocr.data.sample import Transform
 from vlm_ocr.data.transforms import FormatTarget, ReformatLatexBoldItalic
 from vlm_ocr.model.families import family_of
 from vlm_ocr.pages.front_matter import PageResponse
@@ -55,22 +57,23 @@ def load_tokenizer(tokenizer_path: str, fingerprint: str) -> Any:
 
 @dataclass(frozen=True)
 class AnswerTokens:
-    """Counts a page's answer tokens as training sees them: FormatTarget's text, then the end-of-turn token.
+    """Counts a page's answer tokens as training sees them: the pipeline's text steps and target step, then the
+    end-of-turn token.
 
     Small and picklable: the tokenizer is not part of it but loaded from `tokenizer_path` once per process
     (build_index loads it before its worker pool forks, so the workers share that copy).
 
     Args:
         tokenizer_path: hub id or folder of the tokenizer (the processor's).
-        null_language: FormatTarget's spelling of a missing language.
-        reformat_latex: the pipeline runs ReformatLatexBoldItalic before FormatTarget.
+        text_steps: the pipeline's text steps (data.text_steps; the recipe's ReformatLatexBoldItalic by default).
+        target: the pipeline's target step (data.target; the recipe's FormatTarget by default).
         end_of_turn: the token that ends every answer; default: the end of turn of the model family of
             `tokenizer_path` (a model folder or hub id).
     """
 
     tokenizer_path: str
-    null_language: str = "None"
-    reformat_latex: bool = True
+    text_steps: tuple[Transform, ...] = (ReformatLatexBoldItalic(),)
+    target: Transform = FormatTarget()
     end_of_turn: str | None = None
 
     @functools.cached_property
@@ -81,14 +84,12 @@ class AnswerTokens:
     @property
     def key(self) -> str:
         """What the counts depend on: the tokenizer and the target format (part of the index cache's name)."""
-        return f"{self.fingerprint}|null_language={self.null_language}|reformat_latex={self.reformat_latex}"
+        steps = ",".join(describe(step) for step in self.text_steps)
+        return f"{self.fingerprint}|text_steps=[{steps}]|target={describe(self.target)}"
 
-    def target(self, page: PageResponse) -> str:
+    def answer(self, page: PageResponse) -> str:
         """The answer text, made by the pipeline's own steps."""
-        sample: dict[str, Any] = {"page_data": page}
-        if self.reformat_latex:
-            sample = ReformatLatexBoldItalic()(sample)
-        return FormatTarget(self.null_language)(sample)["target"]
+        return answer_text(page, self.text_steps, self.target)
 
     def tokenizer(self) -> Any:
         """The tokenizer, loaded on first use in each process (a forked worker inherits its parent's)."""
@@ -100,4 +101,4 @@ class AnswerTokens:
         return self.end_of_turn or family_of(self.tokenizer_path).end_of_turn
 
     def __call__(self, page: PageResponse) -> int:
-        return len(answer_ids(self.tokenizer(), self.target(page), self.answer_end))
+        return len(answer_ids(self.tokenizer(), self.answer(page), self.answer_end))

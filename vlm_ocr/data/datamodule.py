@@ -11,19 +11,19 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import BatchSampler, ConcatDataset, DataLoader, Dataset
 
 from vlm_ocr.data.answer_tokens import AnswerTokens
-from vlm_ocr.data.augment import same_pages_every_epoch
 from vlm_ocr.data.bad_files import check_bad_share, report_bad_files
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.dataset import ConcatPages, PageDataset
 from vlm_ocr.data.index import DatasetIndex, build_index
 from vlm_ocr.data.mixing import WeightedMix, dataset_weights, describe_mix
 from vlm_ocr.data.packing import PackCollator, PackingBatchSampler, planned_tokens
+from vlm_ocr.data.pipeline import ROLES, PagePipeline
 from vlm_ocr.data.predict_pages import EvalPromptDataset, PdfPageDataset
 from vlm_ocr.data.processor import QwenInputs, load_processor
 from vlm_ocr.data.roots import check_roots, resolve_root
 from vlm_ocr.data.sample import Transform
 from vlm_ocr.data.sampler import EpochSampler, ResumableDataLoader, ShardedBatches
-from vlm_ocr.data.transforms import BuildMessages, FormatTarget, ReformatLatexBoldItalic, RenderPage
+from vlm_ocr.data.transforms import RenderPage
 from vlm_ocr.errors import UsageError
 from vlm_ocr.pages.pdf import render_page
 from vlm_ocr.pages.rotation import turn_counter_clockwise
@@ -44,12 +44,17 @@ class PageDataModule(L.LightningDataModule):
         eval_roots: name -> pair tree; each is validated/tested and reported under its name.
         predict_paths: PDF files or folders for predict.
         predict_eval_datasets: names of eval datasets to predict on too (rows then carry the reference).
-        transforms: sample steps for every split, in order (the recipe's pipeline).
-        train_transforms: extra steps for training only, inserted before the last `train_insert_from_end`
-            steps of `transforms` (augmentation after rendering, before the target is formatted).
-        train_insert_from_end: where train_transforms go, counted from the end of `transforms`.
-        eval_transforms: extra steps for the eval sets (not predict), inserted where train_transforms go; drawn as
-            in epoch 0, so every validation sees the same pages (the recipe: RotationAugmentation, as the original).
+        read: reads a pair's Markdown into `page_data` (ParseFrontMatter). The roles run in this order, the
+            split's augmentations after render (vlm_ocr.data.pipeline).
+        page_filters: drop pages by their front matter (FilterRotated).
+        text_steps: rewrite the page text (ReformatLatexBoldItalic); the packing plan counts answers after them.
+        text_filters: drop pages by their text (TextRuleFilter).
+        render: renders the page image (RenderPage); predict renders with it (its defaults when unset).
+        target: makes the answer text (FormatTarget).
+        messages: makes the chat messages (BuildMessages); predict prompts with it (its defaults when unset).
+        train_augmentations: steps for training only, after render (RotationAugmentation).
+        eval_augmentations: the same for the eval sets (not predict), drawn as in epoch 0, so every validation sees
+            the same pages (the recipe: RotationAugmentation, as the original).
         max_length: most tokens per sample.
         overlong: `drop` or `truncate` samples over max_length (both counted).
         batch_size: pages per batch (without packing).
@@ -75,10 +80,15 @@ class PageDataModule(L.LightningDataModule):
         eval_roots: dict[str, str] | None = None,
         predict_paths: list[str] | None = None,
         predict_eval_datasets: list[str] | None = None,
-        transforms: list[Transform] | None = None,
-        train_transforms: list[Transform] | None = None,
-        train_insert_from_end: int = 2,
-        eval_transforms: list[Transform] | None = None,
+        read: Transform | None = None,
+        page_filters: list[Transform] | None = None,
+        text_steps: list[Transform] | None = None,
+        text_filters: list[Transform] | None = None,
+        render: RenderPage | None = None,
+        target: Transform | None = None,
+        messages: Transform | None = None,
+        train_augmentations: list[Transform] | None = None,
+        eval_augmentations: list[Transform] | None = None,
         max_length: int = 8192,
         overlong: Literal["drop", "truncate"] = "drop",
         batch_size: int = 1,
@@ -92,10 +102,18 @@ class PageDataModule(L.LightningDataModule):
         report_dir: str | None = None,
     ):
         super().__init__()
-        self.save_hyperparameters(ignore=["transforms", "train_transforms", "eval_transforms"])
-        self.transforms = list(transforms or [])
-        self.train_transforms = list(train_transforms or [])
-        self.eval_transforms = list(eval_transforms or [])
+        self.save_hyperparameters(ignore=list(ROLES))
+        self.pipeline = PagePipeline(
+            read=read,
+            page_filters=tuple(page_filters or ()),
+            text_steps=tuple(text_steps or ()),
+            text_filters=tuple(text_filters or ()),
+            render=render,
+            target=target,
+            messages=messages,
+            train_augmentations=tuple(train_augmentations or ()),
+            eval_augmentations=tuple(eval_augmentations or ()),
+        )
         self.processor: Any = None
         self.inputs: QwenInputs | None = None
         self.train_set: Any = None
@@ -121,30 +139,17 @@ class PageDataModule(L.LightningDataModule):
         check_bad_share(index, root, hp.max_bad_fraction)
         return index
 
-    def _with_extra_steps(self, extra: list[Transform]) -> list[Transform]:
-        cut = len(self.transforms) - self.hparams.train_insert_from_end
-        return self.transforms[:cut] + extra + self.transforms[cut:]
-
-    def train_steps(self) -> list[Transform]:
-        return self._with_extra_steps(self.train_transforms)
-
-    def eval_steps(self) -> list[Transform]:
-        return [same_pages_every_epoch, *self._with_extra_steps(self.eval_transforms)]
-
-    def _step(self, kind: type) -> Any:
-        """The pipeline's step of this kind (its defaults when the pipeline has none)."""
-        return next((t for t in self.transforms if isinstance(t, kind)), kind())
-
     def answer_tokens(self) -> AnswerTokens | None:
         """How the train index counts answer tokens: only for packing, with the processor's tokenizer and the
-        pipeline's target format (None without packing or without a FormatTarget step)."""
-        steps = self.train_steps()
-        target = next((t for t in steps if isinstance(t, FormatTarget)), None)
-        if not self.hparams.pack_max_tokens or target is None:
+        pipeline's own text steps and target step (None without packing or without a target step)."""
+        pipeline = self.pipeline
+        if not self.hparams.pack_max_tokens or pipeline.target is None:
             return None
-        latex = any(isinstance(t, ReformatLatexBoldItalic) for t in steps)
         return AnswerTokens(
-            self.hparams.processor_path, target.null_language, latex, end_of_turn=self.inputs.family.end_of_turn
+            self.hparams.processor_path,
+            tuple(pipeline.text_steps),
+            pipeline.target,
+            end_of_turn=self.inputs.family.end_of_turn,
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -162,15 +167,15 @@ class PageDataModule(L.LightningDataModule):
             check_roots(hp.data_root, "eval_roots", list((hp.eval_roots or {}).values()))
             self.eval_sets = [self.build_eval_set(name) for name in self.eval_names]
         if stage == "predict" and self.predict_set is None:
-            render, messages = self._step(RenderPage), self._step(BuildMessages)
-            parts: list[Dataset] = [PdfPageDataset(list(hp.predict_paths or []), render.spec, self.inputs, messages)]
+            paths, render = list(hp.predict_paths or []), self.pipeline.render_step.spec
+            parts: list[Dataset] = [PdfPageDataset(paths, render, self.inputs, self.pipeline.messages_step)]
             for name in hp.predict_eval_datasets or []:
                 if name not in self.eval_names:
                     raise UsageError(
                         f"--data.predict_eval_datasets: unknown eval dataset {name!r}; known: {self.eval_names}"
                     )
                 index = self._index(hp.eval_roots[name], name)
-                parts.append(EvalPromptDataset(PageDataset(name, index.pages, self.transforms), self.inputs))
+                parts.append(EvalPromptDataset(PageDataset(name, index.pages, self.pipeline.steps()), self.inputs))
             if not sum(len(part) for part in parts):
                 raise UsageError(
                     "nothing to predict: --data.predict_paths holds no PDF and --data.predict_eval_datasets no page; "
@@ -184,7 +189,7 @@ class PageDataModule(L.LightningDataModule):
             PageDataset(
                 Path(root).name,
                 self._index(root, Path(root).name, counter).pages,
-                [*self.train_steps(), self.inputs],
+                [*self.pipeline.train_steps(), self.inputs],
                 seed=self.hparams.data_seed,
             )
             for root in self.hparams.train_roots or []
@@ -201,7 +206,7 @@ class PageDataModule(L.LightningDataModule):
 
     def build_eval_set(self, name: str) -> PageDataset:
         index = self._index(self.hparams.eval_roots[name], name)
-        return PageDataset(name, index.pages, [*self.eval_steps(), self.inputs], seed=self.hparams.data_seed)
+        return PageDataset(name, index.pages, [*self.pipeline.eval_steps(), self.inputs], seed=self.hparams.data_seed)
 
     def _loader(self, dataset: Any, shuffle: bool, padding_side: str = "right") -> DataLoader:
         hp = self.hparams
@@ -254,8 +259,8 @@ class PageDataModule(L.LightningDataModule):
     def planned_lengths(self, dataset: Any) -> list[int]:
         """Planned tokens per item from the index alone (no rendering, no tokenizing per page): the prompt's
         tokens, the image's, and the answer's as the index stored them."""
-        render = self._step(RenderPage).spec
-        prompt = self.inputs.prompt_text_tokens(self._step(BuildMessages)({})["messages"])
+        render = self.pipeline.render_step.spec
+        prompt = self.inputs.prompt_text_tokens(self.pipeline.prompt_messages())
         parts = dataset.parts if isinstance(dataset, ConcatPages) else [dataset]
         pages = [page for part in parts for page in part.pages]
         estimated = sum(page.answer_tokens is None for page in pages)
@@ -281,12 +286,12 @@ class PageDataModule(L.LightningDataModule):
 
     def page_prompt_settings(self) -> tuple[Any, list[dict[str, Any]]]:
         """How predict turns a page into a prompt: the RenderSpec and the chat messages (an image placeholder)."""
-        return self._step(RenderPage).spec, self._step(BuildMessages)({})["messages"]
+        return self.pipeline.render_step.spec, self.pipeline.prompt_messages()
 
     def rotated_prompt(self, source: str, page: int, degrees: int) -> dict[str, Any]:
         """Prompt tensors for `page` (1-based) of `source` turned by a rotation_correction (predict's retry)."""
-        image = turn_counter_clockwise(render_page(source, page - 1, self._step(RenderPage).spec), degrees)
-        return self.inputs.prompt(self._step(BuildMessages)({})["messages"], image)
+        image = turn_counter_clockwise(render_page(source, page - 1, self.pipeline.render_step.spec), degrees)
+        return self.inputs.prompt(self.pipeline.prompt_messages(), image)
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.predict_set, shuffle=False, padding_side="left")

@@ -19,7 +19,7 @@ def load_math_checker(kind: str) -> MathChecker:
     if renderer is None:
         raise MathCheckUnavailable(
             f"TextRuleFilter(math_check=katex) cannot render equations ({why}): install Chromium "
-            "(apt-get install chromium) or set math_check: off in the data transforms"
+            "(apt-get install chromium) or set math_check: off in data.text_filters"
         )
 
     def check(equations: list[str]) -> list[str | None]:

@@ -8,7 +8,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from vlm_ocr.data.processor import QwenInputs
-from vlm_ocr.data.transforms import BuildMessages
+from vlm_ocr.data.sample import Transform
 from vlm_ocr.errors import UsageError
 from vlm_ocr.pages.pdf import PdfError, RenderSpec, page_count, render_page
 
@@ -33,7 +33,7 @@ def expand_pdf_paths(paths: list[str]) -> list[Path]:
 class PdfPageDataset(Dataset):
     """One item per page; a PDF that cannot be opened becomes one error item (reported, not fatal)."""
 
-    def __init__(self, paths: list[str], render: RenderSpec, inputs: QwenInputs, messages: BuildMessages):
+    def __init__(self, paths: list[str], render: RenderSpec, inputs: QwenInputs, messages: Transform):
         self.render = render
         self.inputs = inputs
         self.messages = messages
