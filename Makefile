@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 DEMO_CKPT ?= runs/tiny/checkpoints/last.ckpt
 DEMO_EVAL ?= sample_eval
 
-.PHONY: help install demo test test-all test-slow test-gpu lint fmt tiny-model sample-data clean
+.PHONY: help install demo test test-all test-slow test-gpu lint typecheck fmt tiny-model sample-data clean
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -58,6 +58,9 @@ test-gpu: install  ## the GPU tests (needs CUDA)
 lint: install  ## ruff check + format check
 	$(VENV)/bin/ruff check vlm_ocr data_tools tests benchmarks
 	$(VENV)/bin/ruff format --check vlm_ocr data_tools tests benchmarks
+
+typecheck: install  ## mypy on the declared seams of the data side (the files in setup.cfg's [mypy])
+	$(VENV)/bin/mypy --config-file setup.cfg
 
 fmt: install  ## ruff fix + format
 	$(VENV)/bin/ruff check --fix vlm_ocr data_tools tests benchmarks

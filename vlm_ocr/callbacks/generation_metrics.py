@@ -15,6 +15,7 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from vlm_ocr.data.collate import Collator
+from vlm_ocr.data.interface import PageData, page_data
 from vlm_ocr.data.processor import IGNORE_INDEX
 from vlm_ocr.eval.metrics import DatasetScores
 from vlm_ocr.model.generate import GenerationSpec, generate_markdown
@@ -107,8 +108,8 @@ class GenerationMetrics(L.Callback):
         if trainer.sanity_checking:
             return
         self.validations += 1
-        datamodule = trainer.datamodule
-        if (self.validations - 1) % self.every_n_validations or not getattr(datamodule, "eval_sets", None):
+        datamodule = page_data(trainer.datamodule)
+        if (self.validations - 1) % self.every_n_validations or datamodule is None or not datamodule.eval_sets:
             return
         if not trainer.is_global_zero:
             return
@@ -148,17 +149,18 @@ class GenerationMetrics(L.Callback):
         return [sample for _, sample in picked]
 
     def evaluate(
-        self, name: str, dataset: Any, pl_module: L.LightningModule, datamodule: Any
+        self, name: str, dataset: Any, pl_module: L.LightningModule, datamodule: PageData
     ) -> tuple[dict[str, float], list[dict[str, Any]]]:
-        tokenizer = datamodule.processor.tokenizer
-        collate = Collator(datamodule.inputs.pad_id, "left")
-        scores, rows = DatasetScores(), []
+        tokenizer, inputs = datamodule.processor.tokenizer, datamodule.inputs
+        assert inputs is not None, "the data module is set up before validation"
+        collate = Collator(inputs.pad_id, "left")
+        scores, rows = DatasetScores(), list[dict[str, Any]]()
         samples = self.pick(name, dataset)
         for start in range(0, len(samples), self.batch_size):
             chunk = samples[start : start + self.batch_size]
             batch = collate([prompt_only(s) for s in chunk])
-            batch = {k: v.to(pl_module.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-            results = generate_markdown(pl_module.model, tokenizer, batch, self.spec(pl_module))
+            on_device = {k: v.to(pl_module.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            results = generate_markdown(pl_module.model, tokenizer, on_device, self.spec(pl_module))
             for sample, result in zip(chunk, results, strict=True):
                 reference = reference_text(sample, tokenizer)
                 score = scores.update(result["text"], reference, result["finish_reason"])

@@ -10,6 +10,7 @@ import lightning as L
 from lightning.pytorch.loggers import CSVLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from vlm_ocr.data.interface import page_data
 from vlm_ocr.data.processor import load_processor
 from vlm_ocr.export.folder import staged_folder
 from vlm_ocr.export.serving import inference_settings, write_serving_files
@@ -23,8 +24,8 @@ CHECKPOINT_KEY = "vlm_ocr_inference"
 
 def run_inference_settings(trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any] | None:
     """Prompt, render size and generation settings of this run (None without the project's data module)."""
-    datamodule = trainer.datamodule
-    if datamodule is None or not hasattr(datamodule, "page_prompt_settings"):
+    datamodule = page_data(trainer.datamodule)
+    if datamodule is None:
         return None
     render, messages = datamodule.page_prompt_settings()
     return inference_settings(messages, render, pl_module.generation)

@@ -13,6 +13,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from vlm_ocr.data.batch import PageBatch
 from vlm_ocr.model.batch_tokens import count_tokens, spatial_merge_size
 from vlm_ocr.model.flops import peak_flops_for, step_flops
 
@@ -48,7 +49,7 @@ class Telemetry(L.Callback):
         if self._batch_end is not None:
             self._wait += self._batch_start - self._batch_end  # the loader's time between two batches
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch: dict[str, Any], batch_idx: int) -> None:
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch: PageBatch, batch_idx: int) -> None:
         if pl_module.device.type == "cuda":
             torch.cuda.synchronize(pl_module.device)
         self._batch_end = time.perf_counter()

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import ProcessPoolExecutor
+from typing import TYPE_CHECKING
 
 from vlm_ocr.data.transforms import RenderPage
 from vlm_ocr.errors import UsageError
 from vlm_ocr.pages.pdf import PdfError
+
+if TYPE_CHECKING:
+    from vlm_ocr.data.interface import PageData
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ def cache_renders(experiment_args: list[str], *, workers: int = 2) -> int:
     """
     from vlm_ocr.experiment_cli import build_cli
 
-    datamodule = build_cli(experiment_args, run=False).datamodule
+    datamodule: PageData = build_cli(experiment_args, run=False).datamodule
     step = datamodule.pipeline.render
     if step is None or step.cache is None:
         raise UsageError("the config's RenderPage step has no cache_dir; set data.render.init_args.cache_dir")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from vlm_ocr.data.interface import PageData
 from vlm_ocr.data.processor import IGNORE_INDEX
 from vlm_ocr.errors import UsageError
 from vlm_ocr.pages.files import atomic_write_text, check_output_file
@@ -42,7 +43,7 @@ def inspect_data(experiment_args: list[str], *, out: Path, split: str = "train",
     from vlm_ocr.experiment_cli import build_cli
 
     check_output_file(out, "--out")
-    datamodule = build_cli(experiment_args, run=False).datamodule
+    datamodule: PageData = build_cli(experiment_args, run=False).datamodule
     datamodule.setup("fit" if split == "train" else "validate")
     if split == "train":
         dataset = datamodule.train_set

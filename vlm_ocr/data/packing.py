@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import torch
 from torch.utils.data import Sampler
 
+from vlm_ocr.data.batch import PageBatch
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.data.index import PageRecord
 from vlm_ocr.pages.pdf import RenderSpec, render_scale
@@ -113,14 +114,12 @@ class PackCollator:
         self.plain = Collator(pad_id)
         self._warned = False
 
-    def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+    def __call__(self, items: list[dict[str, Any]]) -> PageBatch:
         batch = self.plain([item for item in items if "dropped" in item])  # records of dropped samples
         samples = [item for item in items if "dropped" not in item]
-        batch.update(
-            num_pages=len(samples),
-            markdown_paths=[s["markdown_path"] for s in samples],
-            truncated=sum(bool(s.get("truncated")) for s in samples),
-        )
+        batch["num_pages"] = len(samples)
+        batch["markdown_paths"] = [s["markdown_path"] for s in samples]
+        batch["truncated"] = sum(bool(s.get("truncated")) for s in samples)
         if not samples:
             return batch
         lengths = [len(s["input_ids"]) for s in samples]
@@ -131,9 +130,10 @@ class PackCollator:
                 stacklevel=2,
             )
             self._warned = True
-        for key in ("input_ids", "labels", "mm_token_type_ids"):
-            if key in samples[0]:
-                batch[key] = torch.cat([s[key] for s in samples])[None]
+        batch["input_ids"] = torch.cat([s["input_ids"] for s in samples])[None]
+        batch["labels"] = torch.cat([s["labels"] for s in samples])[None]
+        if "mm_token_type_ids" in samples[0]:
+            batch["mm_token_type_ids"] = torch.cat([s["mm_token_type_ids"] for s in samples])[None]
         batch["page_index"] = torch.cat([torch.full((n,), i) for i, n in enumerate(lengths)])[None]
         batch["page_lengths"] = [lengths]
         batch["pixel_values"] = torch.cat([s["pixel_values"] for s in samples])

@@ -66,7 +66,7 @@ class PagePipeline:
 
     def prompt_messages(self) -> list[dict[str, Any]]:
         """The chat messages of a prompt (an image placeholder), as the messages step makes them."""
-        return self.messages_step({})["messages"]
+        return (self.messages_step({}) or {})["messages"]
 
 
 ROLES = tuple(field.name for field in fields(PagePipeline))
@@ -78,7 +78,7 @@ def answer_text(page: PageResponse, text_steps: Sequence[Transform], target: Tra
     sample: Sample = {"page_data": page}
     for step in text_steps:
         sample = step(sample) or sample
-    return (target(sample) or {})["target"]
+    return (target(sample) or sample)["target"]
 
 
 def describe(step: object) -> str:

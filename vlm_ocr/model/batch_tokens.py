@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from vlm_ocr.data.batch import PageBatch
 from vlm_ocr.data.processor import IGNORE_INDEX
 
 
@@ -22,7 +23,7 @@ class BatchTokens:
         return sum(self.page_lengths)
 
 
-def page_lengths(batch: dict[str, Any]) -> list[int]:
+def page_lengths(batch: PageBatch) -> list[int]:
     """Token count of every page of a padded or packed batch."""
     if "page_lengths" in batch:
         return [length for row in batch["page_lengths"] for length in row]
@@ -34,7 +35,7 @@ def spatial_merge_size(model: Any) -> int:
     return int(model.config.vision_config.spatial_merge_size)
 
 
-def count_tokens(batch: dict[str, Any], merge_size: int) -> BatchTokens:
+def count_tokens(batch: PageBatch, merge_size: int) -> BatchTokens:
     """The counts of a batch that holds pages (`num_pages` > 0)."""
     patches = int(batch["image_grid_thw"].prod(dim=-1).sum())
     answers = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())

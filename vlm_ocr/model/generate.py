@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ class GenerationSpec:
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_grid_thw", "mm_token_type_ids")
 
 
-def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+def model_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
     """The batch entries the model's forward takes (mm_token_type_ids only when the processor made it)."""
     return {key: batch[key] for key in MODEL_INPUT_KEYS if key in batch}
 
@@ -41,7 +42,7 @@ def end_token_ids(model: Any, tokenizer: Any) -> list[int]:
 
 @torch.no_grad()
 def generate_new_tokens(
-    model: Any, tokenizer: Any, batch: dict[str, Any], spec: GenerationSpec, **options: Any
+    model: Any, tokenizer: Any, batch: Mapping[str, Any], spec: GenerationSpec, **options: Any
 ) -> torch.Tensor:
     """The tokens generated after each row of a left-padded batch, (rows, new) with padding after an end token.
 
@@ -56,7 +57,9 @@ def generate_new_tokens(
     return output[:, inputs["input_ids"].shape[1] :]
 
 
-def generate_markdown(model: Any, tokenizer: Any, batch: dict[str, Any], spec: GenerationSpec) -> list[dict[str, Any]]:
+def generate_markdown(
+    model: Any, tokenizer: Any, batch: Mapping[str, Any], spec: GenerationSpec
+) -> list[dict[str, Any]]:
     """Generate one answer per row of a left-padded batch.
 
     Returns per row: text, tokens_in, tokens_out, finish_reason (`stop` when the model closed its

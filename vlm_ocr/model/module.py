@@ -9,6 +9,7 @@ import torch
 from lightning.pytorch.cli import OptimizerCallable
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from vlm_ocr.data.batch import PageBatch
 from vlm_ocr.data.processor import load_processor
 from vlm_ocr.errors import UsageError
 from vlm_ocr.model.batch_tokens import page_lengths
@@ -102,7 +103,7 @@ class VlmOcrModule(L.LightningModule):
         self.samples_seen = 0
         self.tokens_seen = 0
         self.dropped: dict[str, int] = {}
-        self._last_batch: dict[str, Any] | None = None  # stands in for an all-dropped batch under DDP/FSDP
+        self._last_batch: PageBatch | None = None  # stands in for an all-dropped batch under DDP/FSDP
         self._window_units = 0  # loss units (pages or tokens) this rank saw since the last optimizer step
         self._recompile_watch: RecompileWatch | None = None
 
@@ -128,11 +129,11 @@ class VlmOcrModule(L.LightningModule):
         if hp.lora is not None:
             self.model = apply_lora(self.model, hp.lora)
 
-    def forward(self, batch: dict[str, Any]) -> torch.Tensor:
+    def forward(self, batch: PageBatch) -> torch.Tensor:
         """Logits for every position of a collated batch (inference)."""
         return self.model(**model_inputs(batch)).logits
 
-    def compute_loss(self, batch: dict[str, Any]) -> LossTerms:
+    def compute_loss(self, batch: PageBatch) -> LossTerms:
         """The training loss of a collated batch (padded or packed rows, with gradients): the loss, the answer tokens
         it covers, and each page's mean token loss. Training, validation and test take their loss from here."""
         inputs = {**model_inputs(batch), "use_cache": False}  # no KV cache in training (and packing needs none)
@@ -150,13 +151,13 @@ class VlmOcrModule(L.LightningModule):
             )
         )
 
-    def _count_dropped(self, batch: dict[str, Any]) -> None:
+    def _count_dropped(self, batch: PageBatch) -> None:
         for record in batch["dropped"]:
             self.dropped[record["step"]] = self.dropped.get(record["step"], 0) + 1
         if batch["truncated"]:
             self.dropped["truncated (kept)"] = self.dropped.get("truncated (kept)", 0) + batch["truncated"]
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+    def training_step(self, batch: PageBatch, batch_idx: int) -> torch.Tensor | None:
         self._count_dropped(batch)
         self.log("train/dropped_samples", float(sum(self.dropped.values())), on_step=True, reduce_fx="sum")
         if batch["num_pages"] == 0:  # every sample of this batch was dropped by a pipeline step
@@ -238,7 +239,7 @@ class VlmOcrModule(L.LightningModule):
         if self.dropped:
             rank_zero_info(f"samples skipped so far, by step: {self.dropped}")
 
-    def _eval_step(self, stage: str, batch: dict[str, Any], dataloader_idx: int) -> None:
+    def _eval_step(self, stage: str, batch: PageBatch, dataloader_idx: int) -> None:
         names = self.eval_names
         name = names[dataloader_idx] if dataloader_idx < len(names) else f"dataloader_{dataloader_idx}"
         self._count_dropped(batch)
@@ -257,13 +258,13 @@ class VlmOcrModule(L.LightningModule):
             batch_size=units,
         )
 
-    def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+    def validation_step(self, batch: PageBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("val", batch, dataloader_idx)
 
-    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+    def test_step(self, batch: PageBatch, batch_idx: int, dataloader_idx: int = 0) -> None:
         self._eval_step("test", batch, dataloader_idx)
 
-    def predict_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
+    def predict_step(self, batch: PageBatch, batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
         retry = self.rotated_prompt if self.hparams.predict_rotation_retry else None
         return predict_rows(self.model, self.tokenizer, batch, self.generation, retry)
 

@@ -6,11 +6,12 @@ from typing import Any
 
 import torch
 
+from vlm_ocr.data.batch import PageBatch
 from vlm_ocr.errors import UsageError
 from vlm_ocr.model.families import family_of_model
 
 
-def packed_position_ids(language_model: Any, batch: dict[str, Any]) -> torch.Tensor:
+def packed_position_ids(language_model: Any, batch: PageBatch) -> torch.Tensor:
     """(4, rows, length) position ids: row 0 holds per-page text positions (restarting at 0 on every page,
     which makes transformers build per-page causal attention, or varlen with flash-attention), rows 1-3
     the page's own 3D rope positions from the model's get_rope_index. Padding forms its own segment.
@@ -23,7 +24,7 @@ def packed_position_ids(language_model: Any, batch: dict[str, Any]) -> torch.Ten
     return page_position_ids(language_model, batch)
 
 
-def page_position_ids(language_model: Any, batch: dict[str, Any]) -> torch.Tensor:
+def page_position_ids(language_model: Any, batch: PageBatch) -> torch.Tensor:
     """packed_position_ids without the family's refusal (what each page's positions are, packable or not)."""
     input_ids = batch["input_ids"]
     rows, length = input_ids.shape

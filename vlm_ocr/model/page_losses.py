@@ -22,7 +22,7 @@ def loss_units(weighting: str, answer_tokens: int, page_losses: torch.Tensor) ->
     return int((~page_losses.isnan()).sum())
 
 
-def dataset_losses(datasets: list[str], page_losses: torch.Tensor) -> dict[str, float]:
+def dataset_losses(datasets: list[str | None], page_losses: torch.Tensor) -> dict[str, float]:
     """Mean of the page losses of each dataset in the batch (pages in batch order; NaN pages skipped)."""
     by_dataset: dict[str, list[float]] = {}
     for name, value in zip(datasets, page_losses.tolist(), strict=False):

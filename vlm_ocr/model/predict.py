@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from vlm_ocr.data.batch import PageBatch
 from vlm_ocr.data.collate import Collator
 from vlm_ocr.model.generate import GenerationSpec, generate_markdown
 from vlm_ocr.pages.front_matter import FrontMatterError, parse_page_markdown
@@ -25,7 +26,7 @@ def rotation_to_fix(text: str) -> int:
 
 
 def predict_rows(
-    model: Any, tokenizer: Any, batch: dict[str, Any], spec: GenerationSpec, rotated_prompt: RotatedPrompt | None
+    model: Any, tokenizer: Any, batch: PageBatch, spec: GenerationSpec, rotated_prompt: RotatedPrompt | None
 ) -> list[dict[str, Any]]:
     """One row per page (source, page, text, tokens, finish reason, seconds, and reference/dataset when known),
     plus one error row per page that could not be read. A page the model reports as rotated is turned by its
@@ -36,8 +37,8 @@ def predict_rows(
         results = generate_markdown(model, tokenizer, batch, spec)
         for i, result in enumerate(results):
             row = {"source": batch["sources"][i], "page": batch["pages"][i], **result}
-            for key in ("dataset", "reference", "markdown_path"):
-                values = batch.get(f"{key}s")
+            known = {"dataset": batch.get("datasets"), "reference": batch.get("references")}
+            for key, values in {**known, "markdown_path": batch["markdown_paths"]}.items():
                 if values and values[i] is not None:
                     row[key] = values[i]
             rows.append(row)
