@@ -227,7 +227,7 @@ def checkpointing_fit(model, data, folder, name, steps):
     args = ["fit", "--config", TINY, "--model.pretrained", str(model), "--data.data_root", str(data)]
     args += ["--trainer.default_root_dir", str(folder.parent / name), "--trainer.logger", "false"]
     args += ["--trainer.max_steps", str(steps), "--trainer.limit_val_batches", "0", "--data.num_workers", "0"]
-    assert main([*args, "--trainer.callbacks", json.dumps([callback])]) == 0
+    assert main([*args, "--callbacks", "null", "--trainer.callbacks", json.dumps([callback])]) == 0
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +248,7 @@ def test_a_fallback_only_picks_a_checkpoint_of_the_same_run_and_model(two_runs, 
     ckpt = two_runs / "ckpt"
     validate = ["validate", "--config", TINY, "--data.data_root", str(sample_data_dir), "--data.num_workers", "0"]
     validate += ["--trainer.logger", "false", "--trainer.limit_val_batches", "1"]
-    validate += ["--trainer.default_root_dir", str(two_runs / "validate"), "--trainer.callbacks", "[]"]
+    validate += ["--trainer.default_root_dir", str(two_runs / "validate"), "--callbacks", "null"]
     (ckpt / "garbage.ckpt").write_bytes(b"not a checkpoint at all")
     try:
         assert main([*validate, "--ckpt_path", str(ckpt / "garbage.ckpt")]) == 2

@@ -21,7 +21,8 @@ TINY = str(REPO / "experiments" / "tiny.yaml")
 def fit_args(tiny_vlm_dir, sample_data_dir, steps, *extra):
     args = ["fit", "--config", TINY, "--model.pretrained", str(tiny_vlm_dir), "--data.data_root", str(sample_data_dir)]
     args += ["--data.num_workers", "0", "--trainer.max_steps", str(steps), "--trainer.val_check_interval", "4"]
-    args += ["--trainer.limit_val_batches", "1", "--trainer.accumulate_grad_batches", "1", "--trainer.callbacks"]
+    args += ["--trainer.limit_val_batches", "1", "--trainer.accumulate_grad_batches", "1", "--callbacks", "null"]
+    args += ["--trainer.callbacks"]
     callbacks = [
         {"class_path": "vlm_ocr.callbacks.ResumableCheckpoint", "init_args": {"dirpath": "ckpt", "save_last": True}},
         {"class_path": "vlm_ocr.callbacks.StepProgressBar", "init_args": {"line_every_n_steps": 2}},

@@ -47,7 +47,8 @@ def placeholders(value, paths: dict[str, str]):
 
 def as_captured(config: dict) -> dict:
     """The config in the capture's shape: the pipeline's roles as the one `transforms` list they replaced (the
-    augmentations were spliced in 2 steps from its end)."""
+    augmentations were spliced in 2 steps from its end); the named callbacks are in trainer.callbacks by now."""
+    assert config.pop("callbacks") is None  # moved, in their order, to the front of trainer.callbacks
     data = config["data"]
     if "render" in data:
         roles = {role: data.pop(role) for role in ROLES}

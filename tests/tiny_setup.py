@@ -82,6 +82,8 @@ def exporting_fit_args(cli_env, export, *extra) -> list[str]:
         "0",
         "--trainer.enable_progress_bar",
         "false",
+        "--callbacks",
+        "null",  # none of tiny.yaml's
         "--trainer.callbacks",
         json.dumps([callback]),
         *extra,

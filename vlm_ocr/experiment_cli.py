@@ -5,13 +5,16 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Optional
 
 CKPT_PATH_KEYWORDS = ("last", "best", "hpc", "registry")
 
 
 def build_cli(args: list[str] | None, run: bool = True) -> Any:
     """The LightningCLI of the experiments (imported lazily: the project's verbs start faster without it)."""
+    from jsonargparse import ActionConfigFile
+    from lightning.pytorch import Callback
+    from lightning.pytorch import __version__ as lightning_version
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
     from vlm_ocr.config_errors import config_error
@@ -32,10 +35,37 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
                 super().error(message, ex)
             raise config_error(self, message, ex, argv) from None
 
+    class ConfigFile(ActionConfigFile):
+        """--config, where a later file changes the named `callbacks` name by name (null drops one) instead of
+        replacing the whole mapping, as jsonargparse does with a mapping."""
+
+        def __call__(self, parser, cfg, values, option_string=None):
+            before = cfg.get("callbacks")
+            super().__call__(parser, cfg, values, option_string)
+            after = cfg.get("callbacks")
+            if isinstance(before, dict) and isinstance(after, dict):
+                cfg["callbacks"] = {**before, **after}
+
     class VlmOcrCLI(LightningCLI):
-        """LightningCLI with the processor path linked to the model it belongs to, and paths checked up front."""
+        """LightningCLI with named callbacks, the processor path linked to the model it belongs to, and paths
+        checked up front."""
+
+        def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+            kwargs.setdefault("dump_header", [f"lightning.pytorch=={lightning_version}"])
+            parser = self.parser_class(**kwargs)
+            parser.add_argument(
+                "-c", "--config", action=ConfigFile, help="Path to a configuration file in json or yaml format."
+            )
+            return parser
 
         def add_arguments_to_parser(self, parser) -> None:
+            parser.add_argument(
+                "--callbacks",
+                type=Optional[dict[str, Optional[Callback]]],  # noqa: UP045 (typing.Optional: merged across configs)
+                default=None,
+                help="The run's callbacks by name; a later --config changes or adds names (null drops one), "
+                "--callbacks null drops them all. They run in this order, before any trainer.callbacks.",
+            )
             parser.link_arguments("model.pretrained", "data.processor_path")
             # what only the data side knows reaches the module once both exist: the module never looks for it
             parser.link_arguments("data.eval_names", "model.eval_names", apply_on="instantiate")
@@ -51,7 +81,9 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
             super()._parse_ckpt_path()
 
         def before_instantiate_classes(self) -> None:
-            check_model_path(self.config[self.subcommand] if self.subcommand else self.config)
+            config = self.config[self.subcommand] if self.subcommand else self.config
+            named_callbacks_first(config)
+            check_model_path(config)
             if self.subcommand == "fit":
                 continue_logger_version(self.config.fit)
 
@@ -72,6 +104,16 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
         args=args,
         run=run,
     )
+
+
+def named_callbacks_first(config: Any) -> None:
+    """The named callbacks (top-level `callbacks`, merged name by name across --config files) become the first
+    trainer.callbacks, in their order, the dropped (null) ones left out; the saved config then holds them there."""
+    named = config.get("callbacks") or {}
+    given = config.trainer.get("callbacks") or []
+    given = given if isinstance(given, list) else [given]
+    config.trainer.callbacks = [callback for callback in named.values() if callback is not None] + given
+    config.callbacks = None
 
 
 def check_model_path(config: Any) -> None:

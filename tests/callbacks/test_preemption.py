@@ -59,6 +59,7 @@ def overlay(folder: Path, checkpoints: Path, delay: float = 0.0, every: int = 1)
                 {"class_path": "recording.Recorder", "init_args": {"out": str(folder), "delay": delay}},
             ],
         },
+        "callbacks": None,  # none of tiny.yaml's: only the ones above
         "data": {"train_roots": ["train/document", "train/table", "train/list"], "num_workers": 0},
     }
     folder.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ def test_fit_export_serves_predicts_answer_with_plain_transformers(
     common = [*cli_env, "--data.num_workers", "0", "--model.generation.max_new_tokens", "6"]
     fit = ["fit", "--config", TINY, *common, "--model.pretrained", f"models/{tiny_vlm_dir.name}"]
     fit += ["--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false", "--trainer.limit_val_batches", "0"]
-    assert main([*fit, "--trainer.callbacks", json.dumps(callbacks)]) == 0
+    assert main([*fit, "--callbacks", "null", "--trainer.callbacks", json.dumps(callbacks)]) == 0
 
     for name in ("preprocessor_config.json", "chat_template.json", "vlm_ocr_inference.json", "model.safetensors"):
         assert stat.S_IMODE((folder / name).stat().st_mode) & 0o044 == 0o044, name  # readable by others

@@ -22,7 +22,7 @@ def on_recipe(overlay, *args):
 
 
 def callbacks(config):
-    return [c["class_path"].rsplit(".", 1)[1] for c in config["trainer"]["callbacks"]]
+    return [c["class_path"].rsplit(".", 1)[1] for c in config["callbacks"].values() if c]
 
 
 def test_the_recipe_carries_the_fault_tolerance_pieces():
@@ -61,6 +61,8 @@ CPU_RUN = [  # one CPU process, one step, nothing written: the config's strategy
     "0",
     "--trainer.logger",
     "false",
+    "--callbacks",
+    "null",
     "--trainer.callbacks",
     "[]",
     "--trainer.enable_checkpointing",

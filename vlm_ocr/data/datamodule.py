@@ -295,4 +295,3 @@ class PageDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self._loader(self.predict_set, shuffle=False, padding_side="left")
-
