@@ -20,6 +20,7 @@ FLOORS: dict[str, float] = {
     "vlm_ocr": 0,  # the package root: version string only
     "vlm_ocr.errors": 0,
     "vlm_ocr.redaction": 0,
+    "vlm_ocr.log_config": 0,
     "vlm_ocr.verbs": 1,
     "vlm_ocr.config_errors": 1,
     "vlm_ocr.pages": 1,

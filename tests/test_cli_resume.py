@@ -27,7 +27,14 @@ def fit(root, tiny_vlm_dir, sample_data_dir, steps, *extra):
     args += ["--trainer.default_root_dir", str(root), "--trainer.logger.init_args.save_dir", str(root / "logs")]
     args += ["--trainer.accumulate_grad_batches", "1", "--trainer.val_check_interval", "3"]
     args += ["--trainer.limit_val_batches", "2", "--model.lr_scheduler", "constant", "--data.num_workers", "0"]
-    args += ["--callbacks", "null", "--trainer.callbacks", json.dumps(callbacks), "--trainer.enable_progress_bar", "false"]
+    args += [
+        "--callbacks",
+        "null",
+        "--trainer.callbacks",
+        json.dumps(callbacks),
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
     assert main([*args, "--trainer.max_steps", str(steps), *extra]) == 0
 
 

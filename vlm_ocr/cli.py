@@ -8,7 +8,8 @@ from importlib import import_module
 from typing import Any
 
 from vlm_ocr.experiment_cli import build_cli
-from vlm_ocr.verbs import configure_logging, guarded, run_verb
+from vlm_ocr.log_config import configure_logging
+from vlm_ocr.verbs import guarded, run_verb
 
 VERBS = {
     "make-tiny-model": "make_tiny_model",

@@ -46,7 +46,11 @@ def overlay(run: Path, strategy=None, batch_size=1, max_steps=4, ckpt_path=None,
     }
     if strategy:
         trainer.update(strategy=strategy, devices=2)
-    config = {"trainer": trainer, "callbacks": None, "data": {"train_roots": ROOTS, "batch_size": batch_size, "num_workers": 0}}
+    config = {
+        "trainer": trainer,
+        "callbacks": None,
+        "data": {"train_roots": ROOTS, "batch_size": batch_size, "num_workers": 0},
+    }
     if bf16:
         trainer["precision"] = "bf16-true"
         config["model"] = BF16_RECIPE
