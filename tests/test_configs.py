@@ -4,6 +4,7 @@ from unittest.mock import ANY
 
 import pytest
 import torch
+from parsed_configs import assert_as_captured
 
 from vlm_ocr.data import PageDataModule
 from vlm_ocr.experiment_cli import build_cli
@@ -34,8 +35,9 @@ def build(cli_env, *configs, extra=()):
 
 
 @pytest.mark.parametrize("config", EXPERIMENTS, ids=lambda p: p.name)
-def test_every_experiment_parses_and_instantiates(config, cli_env):
+def test_every_experiment_parses_and_instantiates(config, cli_env, tiny_vlm_dir, sample_data_dir, tmp_path):
     cli = build(cli_env, config)
+    assert_as_captured(cli, (config,), tiny_vlm_dir, sample_data_dir, tmp_path)
     assert isinstance(cli.model, VlmOcrModule) and isinstance(cli.datamodule, PageDataModule)
     assert cli.datamodule.hparams.processor_path == cli.model.hparams.pretrained  # linked, given once
     assert cli.datamodule.pipeline.train_steps() and cli.trainer.gradient_clip_val == 1.0
@@ -51,8 +53,9 @@ def test_what_only_the_data_knows_reaches_the_module_at_instantiation(cli_env):
 
 
 @pytest.mark.parametrize("overlay", sorted(OVERLAYS.glob("*.yaml")), ids=lambda p: p.name)
-def test_every_overlay_on_its_recipe_parses_and_instantiates(overlay, cli_env):
+def test_every_overlay_on_its_recipe_parses_and_instantiates(overlay, cli_env, tiny_vlm_dir, sample_data_dir, tmp_path):
     cli = build(cli_env, RECIPE_OF[overlay.name], overlay)
+    assert_as_captured(cli, (RECIPE_OF[overlay.name], overlay), tiny_vlm_dir, sample_data_dir, tmp_path)
     assert isinstance(cli.model, VlmOcrModule) and isinstance(cli.datamodule, PageDataModule)
     assert cli.datamodule.pipeline.train_steps() and cli.trainer.gradient_clip_val == 1.0
 
@@ -174,11 +177,14 @@ def test_the_80gb_overlay_rounds_the_weights_stochastically_and_checkpoints(cli_
     assert ours == theirs and small.model.hparams.gradient_checkpointing
 
 
-def test_deepspeed_overlay_changes_the_launch_keys_and_what_zero3_needs(cli_env):
+def test_deepspeed_overlay_changes_the_launch_keys_and_what_zero3_needs(
+    cli_env, tiny_vlm_dir, sample_data_dir, tmp_path
+):
     """Built here with `--trainer.strategy ddp` where deepspeed is not installed: everything but the strategy."""
     zero3 = ROOT / "deepspeed" / "zero3.yaml"
     extra = () if importlib.util.find_spec("deepspeed") else ("--trainer.strategy", "ddp")
     recipe, deepspeed = build(cli_env, MIX), build(cli_env, MIX, zero3, extra=extra)
+    assert_as_captured(deepspeed, (MIX, zero3), tiny_vlm_dir, sample_data_dir, tmp_path)
     compile_keys = {"model.compile"}
     assert changed_keys(recipe, deepspeed) == LAUNCH | compile_keys | {
         "trainer.plugins",
