@@ -1,13 +1,9 @@
 """The declared seams are checked: mypy (the dev extras; `make typecheck`) passes on them, and catches a batch key
 or a data-module attribute nothing declares."""
 
-import importlib.util
 from pathlib import Path
 
-import pytest
-
 REPO = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(not importlib.util.find_spec("mypy"), reason="mypy is in the dev extras")
 
 
 def mypy(*files: str) -> tuple[str, int]:
