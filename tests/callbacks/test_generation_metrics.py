@@ -22,6 +22,7 @@ from vlm_ocr.data import (
 )
 from vlm_ocr.data.processor import IGNORE_INDEX
 from vlm_ocr.eval import explore
+from vlm_ocr.model.generate import GenerationSpec, generate_markdown, model_inputs
 from vlm_ocr.model.module import VlmOcrModule
 
 METRICS = ("cer", "wer", "ned", "bleu", "front_matter_accuracy", "stop_share", "repetition_rate")
@@ -132,3 +133,27 @@ def test_wandb_table_row_has_a_thumbnail():
     image = values[TABLE_COLUMNS.index("image")]
     assert isinstance(image, wandb.Image) and image.image.size == (64, 32)
     assert values[TABLE_COLUMNS.index("prediction")] == "p"
+
+
+def test_in_loop_answers_equal_predicts_answers(tiny_vlm_dir, sample_data_dir):
+    """The callback asks what predict asks for the same page (image token types included: without them the model
+    falls back to 1-D positions instead of its multimodal rope), so it gets predict's answer."""
+    data = datamodule(tiny_vlm_dir, sample_data_dir)
+    data.hparams.eval_roots = {"doc": "eval/document"}
+    data.hparams.predict_eval_datasets = ["doc"]
+    data.setup("validate")
+    data.setup("predict")
+    asked, predicted_prompt = model_inputs(prompt_only(data.eval_sets[0][(0, 0)])), model_inputs(data.predict_set[0])
+    assert asked.keys() == predicted_prompt.keys() and "mm_token_type_ids" in asked
+    assert all(torch.equal(asked[key], predicted_prompt[key]) for key in asked)
+
+    system = VlmOcrModule(str(tiny_vlm_dir), dtype="float32", attn_implementation="sdpa")
+    system.configure_model()
+    system.eval()
+    _, rows = GenerationMetrics(samples_per_dataset=1, max_new_tokens=12).evaluate(
+        "doc", data.eval_sets[0], system, data
+    )
+    batch = next(iter(data.predict_dataloader()))
+    predicted = generate_markdown(system.model, data.processor.tokenizer, batch, GenerationSpec(max_new_tokens=12))
+    assert len(rows) == len(predicted) == 1
+    assert rows[0]["text"] == predicted[0]["text"] and rows[0]["tokens_out"] == predicted[0]["tokens_out"]

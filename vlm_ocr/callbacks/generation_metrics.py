@@ -29,9 +29,13 @@ TABLE_COLUMNS += ["repetitive", "finish_reason"]
 def prompt_only(sample: dict[str, Any]) -> dict[str, Any]:
     """The prompt part of a training sample (its labels are IGNORE_INDEX over the prompt), for generation."""
     prompt_len = int((sample["labels"] == IGNORE_INDEX).long().cumprod(0).sum())
+    prompt = {
+        key: sample[key][:prompt_len] for key in ("input_ids", "attention_mask", "mm_token_type_ids") if key in sample
+    }
+    # mm_token_type_ids (when the processor makes it) marks the image tokens: without it the model's rope
+    # falls back to 1-D positions and in-loop answers differ from predict's
     return {
-        "input_ids": sample["input_ids"][:prompt_len],
-        "attention_mask": sample["attention_mask"][:prompt_len],
+        **prompt,
         "pixel_values": sample["pixel_values"],
         "image_grid_thw": sample["image_grid_thw"],
         "markdown_path": sample["markdown_path"],
