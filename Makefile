@@ -8,7 +8,7 @@ SAMPLE_DATA ?= artifacts/sample-data
 CONFIG ?= experiments/tiny.yaml
 PYTEST_ARGS ?=
 DEMO_CKPT ?= runs/tiny/checkpoints/last.ckpt
-DEMO_EVAL ?= sample_eval
+DEMO_EVAL ?= sample_eval,sample_train
 
 .PHONY: help install demo test test-all test-slow test-gpu lint typecheck fmt tiny-model sample-data clean
 

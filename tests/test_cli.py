@@ -59,7 +59,7 @@ def test_print_config(cli_env, capsys):
         main(["fit", "--config", TINY, *cli_env, "--print_config"])
     assert exit_info.value.code == 0
     printed = capsys.readouterr().out
-    assert "class_path: vlm_ocr.data.RenderPage" in printed and "accumulate_grad_batches: 2" in printed
+    assert "class_path: vlm_ocr.data.RenderPage" in printed and "accumulate_grad_batches: 1" in printed
 
 
 def test_inspect_data_shows_samples_and_drops(cli_env, tmp_path, capsys):
@@ -79,18 +79,28 @@ def test_inspect_data_shows_samples_and_drops(cli_env, tmp_path, capsys):
         assert len(row["labels"]) == len(row["input_ids"])
     assert main(["inspect-data", "--config", TINY, *cli_env, "--split", "nope", "--out", str(out)]) == 2
     line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith("inspect-data: error: --split nope: unknown split; choose train or one of ['sample_eval']")
+    assert line.startswith(
+        "inspect-data: error: --split nope: unknown split; choose train or one of ['sample_eval', 'sample_train']"
+    )
 
 
 def test_make_tiny_model_and_sample_data(tmp_path):
     run("make-tiny-model", str(tmp_path / "m"))
-    run("make-sample-data", str(tmp_path / "d"), "--train_per_kind", "1", "--eval_per_kind", "1")
+    run("make-sample-data", str(tmp_path / "demo"))  # the demo's: two short document pages, one page of each kind
+    full = ["--train_kinds", "null", "--train_per_kind", "1", "--eval_per_kind", "1", "--text", "full"]
+    run("make-sample-data", str(tmp_path / "d"), *full)
     from vlm_ocr.model.loading import load_model
 
     assert load_model(str(tmp_path / "m"), "float32").config.text_config.hidden_size == 32
+    assert sorted(p.name for p in (tmp_path / "demo" / "train").rglob("*.md")) == ["document_000.md", "document_001.md"]
+    assert len(list((tmp_path / "demo" / "eval").rglob("*.md"))) == 7
+    short, long = (
+        (folder / "eval" / "list" / "list_000.md").read_text() for folder in (tmp_path / "demo", tmp_path / "d")
+    )
+    assert short.count("\n- ") == 2 and long.count("\n- ") == 4
     assert len(list((tmp_path / "d" / "train").rglob("*.md"))) == 7
     first = (tmp_path / "d" / "train" / "table" / "table_000.pdf").read_bytes()
-    run("make-sample-data", str(tmp_path / "d2"), "--train_per_kind", "1", "--eval_per_kind", "1")
+    run("make-sample-data", str(tmp_path / "d2"), *full)
     assert (tmp_path / "d2" / "train" / "table" / "table_000.pdf").read_bytes() == first  # deterministic
 
 
@@ -255,6 +265,8 @@ def test_fit_logs_once_per_optimizer_step_under_one_progress_bar(cli_env, tmp_pa
         "0",
         "--trainer.max_steps",
         "4",
+        "--trainer.accumulate_grad_batches",
+        "2",
         "--trainer.limit_val_batches",
         "0",
         "--trainer.logger.init_args.save_dir",

@@ -40,9 +40,9 @@ def test_generators_refuse_a_folder_that_holds_files(capsys, tmp_path):
     data = tmp_path / "data"
     data.mkdir()  # an empty folder is taken
     assert main(["make-sample-data", str(data), "--train_per_kind", "1", "--eval_per_kind", "0"]) == 0
-    assert len(list(data.rglob("*.md"))) == 7
-    assert main(["make-sample-data", str(data), "--train_per_kind", "2", "--eval_per_kind", "0", "--overwrite"]) == 0
-    assert len(list(data.rglob("*.md"))) == 14 and not list(tmp_path.glob(".*partial*"))
+    assert len(list(data.rglob("*.md"))) == 1
+    assert main(["make-sample-data", str(data), "--train_per_kind", "2", "--eval_per_kind", "1", "--overwrite"]) == 0
+    assert len(list(data.rglob("*.md"))) == 9 and not list(tmp_path.glob(".*partial*"))
 
 
 def write_long_pdf(path: Path, pages: int) -> None:

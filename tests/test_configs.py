@@ -47,7 +47,7 @@ def test_what_only_the_data_knows_reaches_the_module_at_instantiation(cli_env):
     """Eval names (they name the val losses and the checkpoint monitor) and the rotated-page prompt (predict's
     retry) come from the data module through the CLI's links: the module never looks at trainer.datamodule."""
     cli = build(cli_env, TINY)
-    assert cli.model.eval_names == cli.datamodule.eval_names == ["sample_eval"]
+    assert cli.model.eval_names == cli.datamodule.eval_names == ["sample_eval", "sample_train"]
     assert cli.model.rotated_prompt == cli.datamodule.rotated_prompt is not None
     assert "eval_names" not in cli.model.hparams and "rotated_prompt" not in cli.model.hparams
 

@@ -103,6 +103,7 @@ class VlmOcrModule(L.LightningModule):
         self.samples_seen = 0
         self.tokens_seen = 0
         self.dropped: dict[str, int] = {}
+        self._dropped_reported: dict[str, int] = {}
         self._last_batch: PageBatch | None = None  # stands in for an all-dropped batch under DDP/FSDP
         self._window_units = 0  # loss units (pages or tokens) this rank saw since the last optimizer step
         self._recompile_watch: RecompileWatch | None = None
@@ -236,8 +237,9 @@ class VlmOcrModule(L.LightningModule):
             rank_zero_warn(f"step {self.trainer.global_step}: {news}")
 
     def on_train_epoch_end(self) -> None:
-        if self.dropped:
+        if self.dropped and self.dropped != self._dropped_reported:  # once per change: an epoch can be one step
             rank_zero_info(f"samples skipped so far, by step: {self.dropped}")
+            self._dropped_reported = dict(self.dropped)
 
     def _eval_step(self, stage: str, batch: PageBatch, dataloader_idx: int) -> None:
         names = self.eval_names
