@@ -267,6 +267,8 @@ def test_fit_logs_once_per_optimizer_step_under_one_progress_bar(cli_env, tmp_pa
         "4",
         "--trainer.accumulate_grad_batches",
         "2",
+        "--data.batch_size",
+        "1",
         "--trainer.limit_val_batches",
         "0",
         "--trainer.logger.init_args.save_dir",
