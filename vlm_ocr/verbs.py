@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import sys
 import typing
 from argparse import ArgumentError
 from collections.abc import Callable
 from typing import Any
+
+from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
 from vlm_ocr.errors import UsageError, as_input_error
 from vlm_ocr.log_config import configure_logging
@@ -18,7 +19,6 @@ from vlm_ocr.redaction import redacted_output, redacting_excepthook
 BAD_INPUT_EXIT = 2
 PASSED_ON = "experiment_args"
 """A verb with a parameter of this name receives there every argument that is not one of its own options."""
-NO_VALUE_FLAGS = frozenset({"-h", "--help", "--print_config"})
 
 
 def run_verb(
@@ -31,8 +31,8 @@ def run_verb(
     """Parse `args` (default: sys.argv[1:]) against `verb`'s signature and docstring, call it, return its result.
 
     Positional parameters are positional on the command line (a list one takes every bare word), keyword-only ones
-    are flags, spelled with `_` or `-`; a bool flag may be given bare. A verb with a parameter `experiment_args`
-    gets there, in order, every argument that is not one of its options (for the experiment's LightningCLI).
+    are flags, spelled with `_` or `-`; a bool flag may be given bare. A verb with a parameter `experiment_args` gets
+    there, in order, every argument that is not one of its options (for the experiment's LightningCLI).
     Bad input (the project's UsageError, a library error that means one, or one of `bad_input`) ends with one line
     `<verb>: error: <message>` on stderr and exit status 2; any other exception is a bug and keeps its traceback.
     """
@@ -75,29 +75,35 @@ def _default_prog(verb: Callable[..., Any]) -> str:
 
 
 def _parse_and_call(verb: Callable[..., Any], args: list[str], prog: str) -> Any:
-    # jsonargparse builds the parser from the signature and docstring (types checked, --help, --config files);
-    # the spellings the spec and the original tools use, and the passing on of arguments, are ours.
-    from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
-
+    # jsonargparse builds the parser from the signature and docstring (types checked, --help, --config files) and
+    # parses; VerbParser adds the spellings the spec and the original tools use, and the passing on of arguments.
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
     passes_on = PASSED_ON in inspect.signature(verb).parameters
-    argv = normalize_flags(args, bool_flags(verb))
-    own, rest = split_own_args(argv, verb) if passes_on else (argv, [])
-    parser = ArgumentParser(
-        prog=prog, description=_description(verb, passes_on), exit_on_error=False, allow_abbrev=False
-    )
-    if not passes_on:  # a verb that passes arguments on leaves --config X.yaml to the experiment
+    listed = _list_positional(verb)
+    parser = VerbParser(
+        prog=prog,
+        description=_description(verb, passes_on),
+        exit_on_error=False,
+        allow_abbrev=False,
+        print_config=None if passes_on else "--print_config",  # a verb that passes arguments on leaves it, and
+    )  # --config X.yaml, to the experiment
+    parser.passes_on, parser.bool_flags = passes_on, _bool_flags(verb)
+    if not passes_on:
         parser.add_argument("--config", action=ActionConfigFile, help="Path to a configuration file.")
+    skip = {PASSED_ON, *([listed[0]] if listed else [])}
     parser.add_function_arguments(
-        verb, as_group=False, as_positional=True, fail_untyped=True, sub_configs=True, skip={PASSED_ON}
+        verb, as_group=False, as_positional=True, fail_untyped=True, sub_configs=True, skip=skip
     )
+    if listed:  # one or more bare words, each checked against the list's item type
+        parser.list_positional = listed[0]
+        parser.add_argument(listed[0], type=listed[1], nargs="+", help=_param_help(verb, listed[0]))
     try:
-        parsed = parser.parse_args(gather_list_positional(own, verb))
+        parsed = parser.parse_args(args)
     except ArgumentError as err:  # jsonargparse's message spans lines; the runner's is one
         raise UsageError(f"{' '.join(str(err).split())} (see {prog} --help)") from None
     init = parser.instantiate(parsed)
     kwargs = {key: value for key, value in vars(init).items() if key not in ("config", "__default_config__")}
-    return verb(**kwargs, **({PASSED_ON: rest} if passes_on else {}))
+    return verb(**kwargs, **({PASSED_ON: parser.passed_on} if passes_on else {}))
 
 
 def _description(verb: Callable[..., Any], passes_on: bool) -> str:
@@ -107,23 +113,7 @@ def _description(verb: Callable[..., Any], passes_on: bool) -> str:
     return summary
 
 
-def normalize_flags(args: list[str], bool_flags: frozenset[str] = frozenset()) -> list[str]:
-    """Accept the spec's hyphenated flags (`--max-examples`) as the parameter names (`--max_examples`), and a
-    boolean flag given bare (`--no_filter`, as in the original tools) as `--no_filter true`."""
-    normalized = []
-    for index, arg in enumerate(args):
-        if arg.startswith("--") and len(arg) > 2:
-            name, sep, value = arg[2:].partition("=")
-            arg = "--" + name.replace("-", "_") + sep + value
-            following = args[index + 1].lower() if index + 1 < len(args) else None
-            if not sep and arg[2:] in bool_flags and following not in ("true", "false"):
-                normalized += [arg, "true"]
-                continue
-        normalized.append(arg)
-    return normalized
-
-
-def bool_flags(verb: Callable[..., Any]) -> frozenset[str]:
+def _bool_flags(verb: Callable[..., Any]) -> frozenset[str]:
     """Names of the boolean options of `verb`, nested dataclass fields included (`run.overwrite`)."""
     names = set()
     for name, hint in typing.get_type_hints(verb).items():
@@ -134,50 +124,58 @@ def bool_flags(verb: Callable[..., Any]) -> frozenset[str]:
     return frozenset(names)
 
 
-def split_own_args(args: list[str], verb: Callable[..., Any]) -> tuple[list[str], list[str]]:
-    """(the verb's options with their values, every other argument) of normalized `args`, each in order.
-
-    An option is the verb's when its name (before any `.`) is a parameter of the verb; it takes the next argument
-    as its value unless given as `--name=value` (normalize_flags gave bare bools their `true`).
-    """
-    names = set(inspect.signature(verb).parameters) - {PASSED_ON}
-    own, rest = [], []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        name = arg[2:].partition("=")[0].split(".")[0] if arg.startswith("--") else None
-        if arg in ("-h", "--help") or name in names:
-            span = _span(args, index)
-            own += args[index : index + span]
-            index += span
-        else:
-            rest.append(arg)
-            index += 1
-    return own, rest
-
-
-def gather_list_positional(args: list[str], verb: Callable[..., Any]) -> list[str]:
-    """Put the bare words of `args` (the ones no flag takes as its value) into one JSON list when the verb's
-    positional parameter is a list (`export A.ckpt B.ckpt --out D`); other `args` come back unchanged."""
+def _list_positional(verb: Callable[..., Any]) -> tuple[str, Any] | None:
+    """(name, item type) of the verb's positional parameter when it is its only one and a list, else None."""
     positional = [
         p
         for p in inspect.signature(verb).parameters.values()
-        if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty
+        if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty and p.name != PASSED_ON
     ]
-    hints = typing.get_type_hints(verb)
-    if len(positional) != 1 or typing.get_origin(hints.get(positional[0].name)) is not list:
-        return args
-    flags, words = [], []
-    index = 0
-    while index < len(args):
-        span = _span(args, index)
-        (flags if args[index].startswith("-") else words).extend(args[index : index + span])
-        index += span
-    return [json.dumps(words), *flags] if words else args
+    hint = typing.get_type_hints(verb).get(positional[0].name) if len(positional) == 1 else None
+    return (positional[0].name, typing.get_args(hint)[0]) if typing.get_origin(hint) is list else None
 
 
-def _span(args: list[str], index: int) -> int:
-    """How many arguments `args[index]` spans: 2 for a flag that takes the next one as its value, else 1."""
-    arg = args[index]
-    takes_value = arg.startswith("-") and arg not in NO_VALUE_FLAGS and "=" not in arg and index + 1 < len(args)
-    return 1 + takes_value
+def _param_help(verb: Callable[..., Any], name: str) -> str | None:
+    from docstring_parser import parse  # what jsonargparse reads the other parameters' help with
+
+    return next((p.description for p in parse(inspect.getdoc(verb) or "").params if p.arg_name == name), None)
+
+
+def underscored(arg: str) -> str:
+    """`--max_examples=3` for `--max-examples=3`: the spec's hyphenated spelling of an option; other arguments as
+    they are."""
+    if not arg.startswith("--") or len(arg) == 2:
+        return arg
+    name, sep, value = arg[2:].partition("=")
+    return "--" + name.replace("-", "_") + sep + value
+
+
+class VerbParser(ArgumentParser):
+    """jsonargparse's parser, taking besides its own the spellings the spec and the original tools use:
+    `--max-examples` for `--max_examples`, a bool flag given bare (`--no_filter`) for `--no_filter true`, bare
+    words after the options for a list positional (`A.ckpt --out D B.ckpt`). With `passes_on`, arguments that
+    are none of the verb's options are kept, in order, in `passed_on` instead of refused. (jsonargparse makes
+    its nested parsers of this class too; the defaults leave them as its own.)"""
+
+    passes_on = False
+    bool_flags: frozenset[str] = frozenset()
+    list_positional: str | None = None
+
+    def _parse_optional(self, arg_string):  # argparse's lookup of one argument among the options
+        return super()._parse_optional(underscored(arg_string))
+
+    def _parse_known_args(self, arg_strings, *args, **kwargs):  # argparse's parsing, under jsonargparse's
+        namespace, unknown = super()._parse_known_args(self._bare_flags_valued(arg_strings), *args, **kwargs)
+        if self.passes_on:
+            self.passed_on, unknown = [underscored(arg) for arg in unknown], []
+        elif self.list_positional and unknown and not any(arg.startswith("-") for arg in unknown):
+            namespace[self.list_positional] = [*namespace[self.list_positional], *unknown]
+            unknown = []
+        return namespace, unknown
+
+    def _bare_flags_valued(self, args: list[str]) -> list[str]:
+        following = [*(arg.lower() for arg in args[1:]), None]
+        return [
+            f"{arg}=true" if underscored(arg)[2:] in self.bool_flags and after not in ("true", "false") else arg
+            for arg, after in zip(args, following, strict=True)
+        ]
