@@ -8,6 +8,7 @@ import sys
 import typing
 from argparse import ArgumentError
 from collections.abc import Callable
+from itertools import zip_longest
 from typing import Any
 
 from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
@@ -173,9 +174,10 @@ class VerbParser(ArgumentParser):
             unknown = []
         return namespace, unknown
 
-    def _bare_flags_valued(self, args: list[str]) -> list[str]:
-        following = [*(arg.lower() for arg in args[1:]), None]
+    def _bare_flags_valued(self, args: list[str]) -> list[str]:  # `--force` -> `--force=true` unless valued
         return [
-            f"{arg}=true" if underscored(arg)[2:] in self.bool_flags and after not in ("true", "false") else arg
-            for arg, after in zip(args, following, strict=True)
+            f"{arg}=true"
+            if underscored(arg)[2:] in self.bool_flags and str(after).lower() not in ("true", "false")
+            else arg
+            for arg, after in zip_longest(args, args[1:])
         ]
