@@ -77,27 +77,20 @@ def _default_prog(verb: Callable[..., Any]) -> str:
 
 def _parse_and_call(verb: Callable[..., Any], args: list[str], prog: str) -> Any:
     # jsonargparse builds the parser from the signature and docstring (types checked, --help, --config files) and
-    # parses; VerbParser adds the spellings the spec and the original tools use, and the passing on of arguments.
+    # parses; VerbParser takes the spellings the spec and the original tools use, and keeps what is passed on.
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
     passes_on = PASSED_ON in inspect.signature(verb).parameters
-    listed = _list_positional(verb)
-    parser = VerbParser(
-        prog=prog,
-        description=_description(verb, passes_on),
-        exit_on_error=False,
-        allow_abbrev=False,
-        print_config=None if passes_on else "--print_config",  # a verb that passes arguments on leaves it, and
-    )  # --config X.yaml, to the experiment
-    parser.passes_on, parser.bool_flags = passes_on, _bool_flags(verb)
-    if not passes_on:
+    parser = VerbParser(prog=prog, description=_description(verb, passes_on), exit_on_error=False, allow_abbrev=False)
+    parser.passes_on, parser.bool_flags, listed = passes_on, _bool_flags(verb), _list_positional(verb)
+    if not passes_on:  # a verb that passes arguments on leaves --config X.yaml to the experiment
         parser.add_argument("--config", action=ActionConfigFile, help="Path to a configuration file.")
-    skip = {PASSED_ON, *([listed[0]] if listed else [])}
+    skip = {PASSED_ON, *listed[:1]}
     parser.add_function_arguments(
         verb, as_group=False, as_positional=True, fail_untyped=True, sub_configs=True, skip=skip
     )
-    if listed:  # one or more bare words, each checked against the list's item type
+    if listed:  # one bare word or more, each of the list's item type
         parser.list_positional = listed[0]
-        parser.add_argument(listed[0], type=listed[1], nargs="+", help=_param_help(verb, listed[0]))
+        parser.add_argument(listed[0], type=listed[1], nargs="+", help=listed[2])
     try:
         parsed = parser.parse_args(args)
     except ArgumentError as err:  # jsonargparse's message spans lines; the runner's is one
@@ -125,59 +118,50 @@ def _bool_flags(verb: Callable[..., Any]) -> frozenset[str]:
     return frozenset(names)
 
 
-def _list_positional(verb: Callable[..., Any]) -> tuple[str, Any] | None:
-    """(name, item type) of the verb's positional parameter when it is its only one and a list, else None."""
-    positional = [
-        p
-        for p in inspect.signature(verb).parameters.values()
-        if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty and p.name != PASSED_ON
-    ]
-    hint = typing.get_type_hints(verb).get(positional[0].name) if len(positional) == 1 else None
-    return (positional[0].name, typing.get_args(hint)[0]) if typing.get_origin(hint) is list else None
-
-
-def _param_help(verb: Callable[..., Any], name: str) -> str | None:
+def _list_positional(verb: Callable[..., Any]) -> tuple[str, Any, str | None] | tuple[()]:
+    """(name, item type, help) of the verb's positional parameter when it is its only one and a list."""
     from docstring_parser import parse  # what jsonargparse reads the other parameters' help with
 
-    return next((p.description for p in parse(inspect.getdoc(verb) or "").params if p.arg_name == name), None)
+    params = inspect.signature(verb).parameters.values()
+    names = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
+    names = [name for name in names if name != PASSED_ON]
+    hint = typing.get_type_hints(verb).get(names[0]) if len(names) == 1 else None
+    if typing.get_origin(hint) is not list:
+        return ()
+    docs = {doc.arg_name: doc.description for doc in parse(inspect.getdoc(verb) or "").params}
+    return names[0], typing.get_args(hint)[0], docs.get(names[0])
 
 
 def underscored(arg: str) -> str:
-    """`--max_examples=3` for `--max-examples=3`: the spec's hyphenated spelling of an option; other arguments as
-    they are."""
-    if not arg.startswith("--") or len(arg) == 2:
-        return arg
+    """`--max_examples=3` for the spec's `--max-examples=3`; an argument that is no option as it is."""
     name, sep, value = arg[2:].partition("=")
-    return "--" + name.replace("-", "_") + sep + value
+    return "--" + name.replace("-", "_") + sep + value if arg.startswith("--") and name else arg
 
 
 class VerbParser(ArgumentParser):
-    """jsonargparse's parser, taking besides its own the spellings the spec and the original tools use:
-    `--max-examples` for `--max_examples`, a bool flag given bare (`--no_filter`) for `--no_filter true`, bare
-    words after the options for a list positional (`A.ckpt --out D B.ckpt`). With `passes_on`, arguments that
-    are none of the verb's options are kept, in order, in `passed_on` instead of refused. (jsonargparse makes
-    its nested parsers of this class too; the defaults leave them as its own.)"""
+    """jsonargparse's parser, taking also the spellings the spec and the original tools use: `--max-examples` for
+    `--max_examples`, a bool flag given bare (`--no_filter`) for `--no_filter true`, and a list positional's words
+    after the options too (`A.ckpt --out D B.ckpt`). With `passes_on`, the arguments that are none of the verb's
+    options are kept, in order, in `passed_on`, not refused. (Its nested parsers, made of this class, keep the
+    defaults: jsonargparse's own behaviour besides the hyphens.)"""
 
     passes_on = False
     bool_flags: frozenset[str] = frozenset()
     list_positional: str | None = None
 
-    def _parse_optional(self, arg_string):  # argparse's lookup of one argument among the options
+    def _parse_optional(self, arg_string):  # argparse's look-up of one argument among the options
         return super()._parse_optional(underscored(arg_string))
 
-    def _parse_known_args(self, arg_strings, *args, **kwargs):  # argparse's parsing, under jsonargparse's
-        namespace, unknown = super()._parse_known_args(self._bare_flags_valued(arg_strings), *args, **kwargs)
-        if self.passes_on:
-            self.passed_on, unknown = [underscored(arg) for arg in unknown], []
-        elif self.list_positional and unknown and not any(arg.startswith("-") for arg in unknown):
-            namespace[self.list_positional] = [*namespace[self.list_positional], *unknown]
-            unknown = []
-        return namespace, unknown
-
-    def _bare_flags_valued(self, args: list[str]) -> list[str]:  # `--force` -> `--force=true` unless valued
-        return [
+    def _parse_known_args(self, arg_strings, *args, **kwargs):  # argparse's parse, which jsonargparse's calls
+        valued = [  # `--force` -> `--force=true` unless a value follows
             f"{arg}=true"
             if underscored(arg)[2:] in self.bool_flags and str(after).lower() not in ("true", "false")
             else arg
-            for arg, after in zip_longest(args, args[1:])
+            for arg, after in zip_longest(arg_strings, arg_strings[1:])
         ]
+        namespace, unknown = super()._parse_known_args(valued, *args, **kwargs)
+        if self.passes_on:
+            self.passed_on, unknown = [underscored(arg) for arg in unknown], []
+        elif self.list_positional and unknown and not any(arg.startswith("-") for arg in unknown):
+            namespace[self.list_positional], unknown = [*namespace[self.list_positional], *unknown], []
+        return namespace, unknown
