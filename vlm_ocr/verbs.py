@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import json
 import sys
 import typing
 from argparse import ArgumentError
 from collections.abc import Callable
+from itertools import zip_longest
 from typing import Any
+
+from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
 
 from vlm_ocr.errors import UsageError, as_input_error
 from vlm_ocr.log_config import configure_logging
@@ -18,7 +20,6 @@ from vlm_ocr.redaction import redacted_output, redacting_excepthook
 BAD_INPUT_EXIT = 2
 PASSED_ON = "experiment_args"
 """A verb with a parameter of this name receives there every argument that is not one of its own options."""
-NO_VALUE_FLAGS = frozenset({"-h", "--help", "--print_config"})
 
 
 def run_verb(
@@ -31,8 +32,8 @@ def run_verb(
     """Parse `args` (default: sys.argv[1:]) against `verb`'s signature and docstring, call it, return its result.
 
     Positional parameters are positional on the command line (a list one takes every bare word), keyword-only ones
-    are flags, spelled with `_` or `-`; a bool flag may be given bare. A verb with a parameter `experiment_args`
-    gets there, in order, every argument that is not one of its options (for the experiment's LightningCLI).
+    are flags, spelled with `_` or `-`; a bool flag may be given bare. A verb with a parameter `experiment_args` gets
+    there, in order, every argument that is not one of its options (for the experiment's LightningCLI).
     Bad input (the project's UsageError, a library error that means one, or one of `bad_input`) ends with one line
     `<verb>: error: <message>` on stderr and exit status 2; any other exception is a bug and keeps its traceback.
     """
@@ -75,29 +76,28 @@ def _default_prog(verb: Callable[..., Any]) -> str:
 
 
 def _parse_and_call(verb: Callable[..., Any], args: list[str], prog: str) -> Any:
-    # jsonargparse builds the parser from the signature and docstring (types checked, --help, --config files);
-    # the spellings the spec and the original tools use, and the passing on of arguments, are ours.
-    from jsonargparse import ActionConfigFile, ArgumentParser, set_parsing_settings
-
+    # jsonargparse builds the parser from the signature and docstring (types checked, --help, --config files) and
+    # parses; VerbParser takes the spellings the spec and the original tools use, and keeps what is passed on.
     set_parsing_settings(docstring_parse_attribute_docstrings=True)
     passes_on = PASSED_ON in inspect.signature(verb).parameters
-    argv = normalize_flags(args, bool_flags(verb))
-    own, rest = split_own_args(argv, verb) if passes_on else (argv, [])
-    parser = ArgumentParser(
-        prog=prog, description=_description(verb, passes_on), exit_on_error=False, allow_abbrev=False
-    )
+    parser = VerbParser(prog=prog, description=_description(verb, passes_on), exit_on_error=False, allow_abbrev=False)
+    parser.passes_on, parser.bool_flags, listed = passes_on, _bool_flags(verb), _list_positional(verb)
     if not passes_on:  # a verb that passes arguments on leaves --config X.yaml to the experiment
         parser.add_argument("--config", action=ActionConfigFile, help="Path to a configuration file.")
+    skip = {PASSED_ON, *listed[:1]}
     parser.add_function_arguments(
-        verb, as_group=False, as_positional=True, fail_untyped=True, sub_configs=True, skip={PASSED_ON}
+        verb, as_group=False, as_positional=True, fail_untyped=True, sub_configs=True, skip=skip
     )
+    if listed:  # one bare word or more, each of the list's item type
+        parser.list_positional = listed[0]
+        parser.add_argument(listed[0], type=listed[1], nargs="+", help=listed[2])
     try:
-        parsed = parser.parse_args(gather_list_positional(own, verb))
+        parsed = parser.parse_args(args)
     except ArgumentError as err:  # jsonargparse's message spans lines; the runner's is one
         raise UsageError(f"{' '.join(str(err).split())} (see {prog} --help)") from None
     init = parser.instantiate(parsed)
     kwargs = {key: value for key, value in vars(init).items() if key not in ("config", "__default_config__")}
-    return verb(**kwargs, **({PASSED_ON: rest} if passes_on else {}))
+    return verb(**kwargs, **({PASSED_ON: parser.passed_on} if passes_on else {}))
 
 
 def _description(verb: Callable[..., Any], passes_on: bool) -> str:
@@ -107,23 +107,7 @@ def _description(verb: Callable[..., Any], passes_on: bool) -> str:
     return summary
 
 
-def normalize_flags(args: list[str], bool_flags: frozenset[str] = frozenset()) -> list[str]:
-    """Accept the spec's hyphenated flags (`--max-examples`) as the parameter names (`--max_examples`), and a
-    boolean flag given bare (`--no_filter`, as in the original tools) as `--no_filter true`."""
-    normalized = []
-    for index, arg in enumerate(args):
-        if arg.startswith("--") and len(arg) > 2:
-            name, sep, value = arg[2:].partition("=")
-            arg = "--" + name.replace("-", "_") + sep + value
-            following = args[index + 1].lower() if index + 1 < len(args) else None
-            if not sep and arg[2:] in bool_flags and following not in ("true", "false"):
-                normalized += [arg, "true"]
-                continue
-        normalized.append(arg)
-    return normalized
-
-
-def bool_flags(verb: Callable[..., Any]) -> frozenset[str]:
+def _bool_flags(verb: Callable[..., Any]) -> frozenset[str]:
     """Names of the boolean options of `verb`, nested dataclass fields included (`run.overwrite`)."""
     names = set()
     for name, hint in typing.get_type_hints(verb).items():
@@ -134,50 +118,50 @@ def bool_flags(verb: Callable[..., Any]) -> frozenset[str]:
     return frozenset(names)
 
 
-def split_own_args(args: list[str], verb: Callable[..., Any]) -> tuple[list[str], list[str]]:
-    """(the verb's options with their values, every other argument) of normalized `args`, each in order.
+def _list_positional(verb: Callable[..., Any]) -> tuple[str, Any, str | None] | tuple[()]:
+    """(name, item type, help) of the verb's positional parameter when it is its only one and a list."""
+    from docstring_parser import parse  # what jsonargparse reads the other parameters' help with
 
-    An option is the verb's when its name (before any `.`) is a parameter of the verb; it takes the next argument
-    as its value unless given as `--name=value` (normalize_flags gave bare bools their `true`).
-    """
-    names = set(inspect.signature(verb).parameters) - {PASSED_ON}
-    own, rest = [], []
-    index = 0
-    while index < len(args):
-        arg = args[index]
-        name = arg[2:].partition("=")[0].split(".")[0] if arg.startswith("--") else None
-        if arg in ("-h", "--help") or name in names:
-            span = _span(args, index)
-            own += args[index : index + span]
-            index += span
-        else:
-            rest.append(arg)
-            index += 1
-    return own, rest
+    params = inspect.signature(verb).parameters.values()
+    names = [p.name for p in params if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty]
+    names = [name for name in names if name != PASSED_ON]
+    hint = typing.get_type_hints(verb).get(names[0]) if len(names) == 1 else None
+    if typing.get_origin(hint) is not list:
+        return ()
+    docs = {doc.arg_name: doc.description for doc in parse(inspect.getdoc(verb) or "").params}
+    return names[0], typing.get_args(hint)[0], docs.get(names[0])
 
 
-def gather_list_positional(args: list[str], verb: Callable[..., Any]) -> list[str]:
-    """Put the bare words of `args` (the ones no flag takes as its value) into one JSON list when the verb's
-    positional parameter is a list (`export A.ckpt B.ckpt --out D`); other `args` come back unchanged."""
-    positional = [
-        p
-        for p in inspect.signature(verb).parameters.values()
-        if p.kind == p.POSITIONAL_OR_KEYWORD and p.default is p.empty
-    ]
-    hints = typing.get_type_hints(verb)
-    if len(positional) != 1 or typing.get_origin(hints.get(positional[0].name)) is not list:
-        return args
-    flags, words = [], []
-    index = 0
-    while index < len(args):
-        span = _span(args, index)
-        (flags if args[index].startswith("-") else words).extend(args[index : index + span])
-        index += span
-    return [json.dumps(words), *flags] if words else args
+def underscored(arg: str) -> str:
+    """`--max_examples=3` for the spec's `--max-examples=3`; an argument that is no option as it is."""
+    name, sep, value = arg[2:].partition("=")
+    return "--" + name.replace("-", "_") + sep + value if arg.startswith("--") and name else arg
 
 
-def _span(args: list[str], index: int) -> int:
-    """How many arguments `args[index]` spans: 2 for a flag that takes the next one as its value, else 1."""
-    arg = args[index]
-    takes_value = arg.startswith("-") and arg not in NO_VALUE_FLAGS and "=" not in arg and index + 1 < len(args)
-    return 1 + takes_value
+class VerbParser(ArgumentParser):
+    """jsonargparse's parser, taking also the spellings the spec and the original tools use: `--max-examples` for
+    `--max_examples`, a bool flag given bare (`--no_filter`) for `--no_filter true`, and a list positional's words
+    after the options too (`A.ckpt --out D B.ckpt`). With `passes_on`, the arguments that are none of the verb's
+    options are kept, in order, in `passed_on`, not refused. (Its nested parsers, made of this class, keep the
+    defaults: jsonargparse's own behaviour besides the hyphens.)"""
+
+    passes_on = False
+    bool_flags: frozenset[str] = frozenset()
+    list_positional: str | None = None
+
+    def _parse_optional(self, arg_string):  # argparse's look-up of one argument among the options
+        return super()._parse_optional(underscored(arg_string))
+
+    def _parse_known_args(self, arg_strings, *args, **kwargs):  # argparse's parse, which jsonargparse's calls
+        valued = [  # `--force` -> `--force=true` unless a value follows
+            f"{arg}=true"
+            if underscored(arg)[2:] in self.bool_flags and str(after).lower() not in ("true", "false")
+            else arg
+            for arg, after in zip_longest(arg_strings, arg_strings[1:])
+        ]
+        namespace, unknown = super()._parse_known_args(valued, *args, **kwargs)
+        if self.passes_on:
+            self.passed_on, unknown = [underscored(arg) for arg in unknown], []
+        elif self.list_positional and unknown and not any(arg.startswith("-") for arg in unknown):
+            namespace[self.list_positional], unknown = [*namespace[self.list_positional], *unknown], []
+        return namespace, unknown

@@ -9,7 +9,7 @@ from pdf_fixtures import letter, make_pdf
 
 from data_tools.__main__ import TOOLS, tool_mains
 from data_tools.__main__ import main as dispatch
-from vlm_ocr.verbs import normalize_flags, run_verb
+from vlm_ocr.verbs import run_verb
 
 REPO = Path(__file__).resolve().parents[2]
 TOOL_FILES = sorted(p.stem for p in (REPO / "data_tools").glob("*.py") if not p.stem.startswith("_"))
@@ -32,14 +32,23 @@ def test_every_tool_has_help(tool, capsys):
 
 
 def test_spec_flag_spellings_are_accepted():
-    assert normalize_flags(["--max-examples", "3", "--dataset-path=x", "pos-arg", "--run.workers", "2"]) == [
-        "--max_examples",
-        "3",
-        "--dataset_path=x",
-        "pos-arg",
-        "--run.workers",
-        "2",
-    ]
+    seen = {}
+
+    def tool(source: str, *, max_examples: int = 0, dataset_path: str = "", keep_going: bool = False) -> int:
+        """A tool.
+
+        Args:
+            source: input.
+            max_examples: most examples.
+            dataset_path: where.
+            keep_going: go on.
+        """
+        seen.update(source=source, max_examples=max_examples, dataset_path=dataset_path, keep_going=keep_going)
+        return 0
+
+    args = ["--max-examples", "3", "--dataset-path=x", "--keep-going", "pos-arg"]
+    assert run_verb(tool, args, prog="python -m data_tools tool") == 0
+    assert seen == {"source": "pos-arg", "max_examples": 3, "dataset_path": "x", "keep_going": True}
 
 
 def test_dispatcher_runs_a_tool_and_modules_run_standalone(tmp_path, capsys):
