@@ -35,11 +35,14 @@ class TextSize:
     words: tuple[int, int]  # words per sentence
     items: int  # list items, table rows
     sections: int  # paragraphs of a document page (each after the first under a "Method" heading)
+    font_scale: float = 1.0  # text drawn this many times larger (tables excepted)
 
 
 SIZES: dict[str, TextSize] = {
     "full": TextSize(sentences=(2, 4), words=(6, 12), items=4, sections=2),
-    "short": TextSize(sentences=(1, 1), words=(3, 5), items=2, sections=1),  # what a tiny model learns in minutes
+    # What a tiny model learns in minutes: at the demo's 224 px a 12 pt line is a 3 px smudge, and two pages that
+    # differ only in smudges stay one answer for both for hundreds of steps; text 2.5 times larger separates them.
+    "short": TextSize(sentences=(1, 1), words=(3, 5), items=2, sections=1, font_scale=2.5),
 }
 FULL = SIZES["full"]
 
@@ -127,8 +130,9 @@ KINDS: dict[str, Callable[[random.Random, TextSize], PageContent]] = {
 }
 
 
-def draw_pdf(content: PageContent) -> bytes:
-    """One-page PDF with fixed metadata, so the same content gives the same bytes."""
+def draw_pdf(content: PageContent, font_scale: float = 1.0) -> bytes:
+    """One-page PDF with fixed metadata, so the same content gives the same bytes; text `font_scale` times the
+    usual size (headings and lines wrapped to the page), tables at their usual size."""
     import io
 
     buffer = io.BytesIO()
@@ -138,11 +142,13 @@ def draw_pdf(content: PageContent) -> bytes:
         canvas.rotate(content.rotate)  # counter-clockwise, so the label is CORRECTION[rotate]
     width = HEIGHT if content.rotate in (90, 270) else WIDTH
     y = (WIDTH if content.rotate in (90, 270) else HEIGHT) - MARGIN
+    line = LINE * font_scale
     for kind, text in content.blocks:
         if kind == "heading":
-            canvas.setFont("Helvetica-Bold", 16)
-            canvas.drawString(MARGIN, y, text)
-            y -= LINE * 1.8
+            canvas.setFont("Helvetica-Bold", 16 * font_scale)
+            for part in textwrap.wrap(text, int((width - 2 * MARGIN) / (10 * font_scale))):
+                canvas.drawString(MARGIN, y, part)
+                y -= line * 1.8
         elif kind == "table":
             canvas.setFont("Helvetica", 11)
             for row in text.split("\n"):
@@ -152,19 +158,19 @@ def draw_pdf(content: PageContent) -> bytes:
                 y -= LINE + 4
             y -= LINE
         else:
-            canvas.setFont("Times-Italic" if kind == "equation" else "Times-Roman", 12)
-            chars = int((width - 2 * MARGIN) / 6)
-            for line in textwrap.wrap(text, chars):
-                canvas.drawString(MARGIN + (120 if kind == "equation" else 0), y, line)
-                y -= LINE
-            y -= LINE * 0.6
+            canvas.setFont("Times-Italic" if kind == "equation" else "Times-Roman", 12 * font_scale)
+            chars = int((width - 2 * MARGIN) / (6 * font_scale))
+            for part in textwrap.wrap(text, chars):
+                canvas.drawString(MARGIN + (120 if kind == "equation" else 0), y, part)
+                y -= line
+            y -= line * 0.6
     canvas.showPage()
     canvas.save()
     return buffer.getvalue()
 
 
-def write_pair(folder: Path, stem: str, content: PageContent) -> None:
-    atomic_write_bytes(folder / f"{stem}.pdf", draw_pdf(content))
+def write_pair(folder: Path, stem: str, content: PageContent, font_scale: float = 1.0) -> None:
+    atomic_write_bytes(folder / f"{stem}.pdf", draw_pdf(content, font_scale))
     atomic_write_text(folder / f"{stem}.md", format_page_markdown(content.page))
 
 
@@ -185,7 +191,7 @@ def generate_sample_data(
         seed: seed of the generated text.
         train_kinds: the kinds of the training pages (None: every kind; see KINDS).
         text: `full` (paragraphs of several sentences, four list items or table rows) or `short` (one sentence
-            of a few words, two items or rows).
+            of a few words, two items or rows, drawn 2.5 times larger).
     """
     out, size = Path(out), SIZES[text]
     unknown = sorted(set(train_kinds or []) - set(KINDS))
@@ -196,5 +202,5 @@ def generate_sample_data(
         for kind_index, (kind, make) in enumerate(KINDS.items()):
             for i in range(per_kind if kind in kinds else 0):
                 rng = random.Random(seed * 1_000_003 + offset + kind_index * 1000 + i)
-                write_pair(out / split / kind, f"{kind}_{i:03d}", make(rng, size))
+                write_pair(out / split / kind, f"{kind}_{i:03d}", make(rng, size), size.font_scale)
     return out
