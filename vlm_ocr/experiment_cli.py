@@ -5,9 +5,14 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, Literal, NoReturn, Optional
 
 CKPT_PATH_KEYWORDS = ("last", "best", "hpc", "registry")
+Stage = Literal["sft", "grpo"]
+STAGE_HELP = (
+    "what the experiment trains: `sft` (VlmOcrModule + PageDataModule, the default) or `grpo` (vlm_ocr.rl's "
+    "GrpoModule + BenchPageDataModule: GRPO with unit-test rewards)"
+)
 
 
 def build_cli(args: list[str] | None, run: bool = True) -> Any:
@@ -18,10 +23,10 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
     from vlm_ocr.config_errors import config_error
-    from vlm_ocr.data.datamodule import PageDataModule
-    from vlm_ocr.model.module import VlmOcrModule
 
     argv = list(sys.argv[1:] if args is None else args)
+    stage = experiment_stage(argv)
+    model_class, data_class = stage_classes(stage)
 
     class OneLineErrorParser(LightningArgumentParser):
         """Options spelled in full only (no prefix matching), and a mistake raised as one UsageError line instead
@@ -59,6 +64,7 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
             return parser
 
         def add_arguments_to_parser(self, parser) -> None:
+            parser.add_argument("--stage", type=Stage, default="sft", help=STAGE_HELP)
             parser.add_argument(
                 "--callbacks",
                 type=Optional[dict[str, Optional[Callback]]],  # noqa: UP045 (typing.Optional: merged across configs)
@@ -67,6 +73,8 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
                 "--callbacks null drops them all. They run in this order, before any trainer.callbacks.",
             )
             parser.link_arguments("model.pretrained", "data.processor_path")
+            if stage != "sft":
+                return
             # what only the data side knows reaches the module once both exist: the module never looks for it
             parser.link_arguments("data.eval_names", "model.eval_names", apply_on="instantiate")
             parser.link_arguments("data.rotated_prompt", "model.rotated_prompt", apply_on="instantiate")
@@ -96,8 +104,8 @@ def build_cli(args: list[str] | None, run: bool = True) -> Any:
                 super()._run_subcommand(subcommand)
 
     return VlmOcrCLI(
-        VlmOcrModule,
-        PageDataModule,
+        model_class,
+        data_class,
         save_config_kwargs={"overwrite": True},
         auto_configure_optimizers=False,
         parser_class=OneLineErrorParser,
@@ -114,6 +122,40 @@ def named_callbacks_first(config: Any) -> None:
     given = given if isinstance(given, list) else [given]
     config.trainer.callbacks = [callback for callback in named.values() if callback is not None] + given
     config.callbacks = None
+
+
+def experiment_stage(argv: list[str]) -> str:
+    """The stage an experiment trains (`stage:` of its YAML files, later ones winning, or `--stage`): the classes
+    its LightningCLI is built around. Unreadable files count as SFT here; the parser itself reports them."""
+    import yaml
+
+    stage = "sft"
+    for i, arg in enumerate(argv):
+        option, _, inline = arg.partition("=")
+        value = inline if inline else (argv[i + 1] if i + 1 < len(argv) else "")
+        if option == "--stage":
+            stage = value
+        elif option == "--config" and Path(value).is_file():
+            try:
+                loaded = yaml.safe_load(Path(value).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                continue
+            if isinstance(loaded, dict) and isinstance(loaded.get("stage"), str):
+                stage = loaded["stage"]
+    return stage
+
+
+def stage_classes(stage: str) -> tuple[type, type]:
+    """(LightningModule, LightningDataModule) of a stage; an unknown stage keeps SFT's, the parser refuses it."""
+    if stage == "grpo":
+        from vlm_ocr.data.bench_datamodule import BenchPageDataModule
+        from vlm_ocr.rl.module import GrpoModule
+
+        return GrpoModule, BenchPageDataModule
+    from vlm_ocr.data.datamodule import PageDataModule
+    from vlm_ocr.model.module import VlmOcrModule
+
+    return VlmOcrModule, PageDataModule
 
 
 def check_model_path(config: Any) -> None:

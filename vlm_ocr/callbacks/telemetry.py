@@ -55,9 +55,10 @@ class Telemetry(L.Callback):
         self._batch_end = time.perf_counter()
         self._busy += self._batch_end - self._batch_start
         if batch.get("num_pages"):
+            self._pages += batch["num_pages"]
+        if batch.get("num_pages") and "input_ids" in batch:  # GRPO's batches are prompts: it logs its own rates
             tokens = count_tokens(batch, spatial_merge_size(pl_module.model))
             self._flops += step_flops(pl_module.model, tokens.page_lengths, tokens.patches, tokens.answer_tokens)
-            self._pages += batch["num_pages"]
             self._tokens += tokens.total
             self._image_tokens += tokens.image_tokens
         self._batches += 1

@@ -22,6 +22,7 @@ from vlm_ocr.model.page_losses import LossTerms, dataset_losses, loss_units
 from vlm_ocr.model.parameters import check_same_shapes, decay_parameter_groups, set_trainable
 from vlm_ocr.model.peft import LoraSpec, apply_lora, complete_state_dict, trainable_state_dict
 from vlm_ocr.model.predict import RotatedPrompt, predict_rows
+from vlm_ocr.model.schedule import step_scheduler
 
 
 class VlmOcrModule(L.LightningModule):
@@ -284,18 +285,10 @@ class VlmOcrModule(L.LightningModule):
             checkpoint["state_dict"] = complete_state_dict(checkpoint["state_dict"], self)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from transformers import get_scheduler
-
         try:
             optimizer = self.optimizer_factory(decay_parameter_groups(self.model))
         except ValueError as err:  # torch's optimizers check their settings (lr, betas, eps, ...) here
             raise UsageError(f"--model.optimizer: {err}; fix its init_args") from None
         total = int(self.trainer.estimated_stepping_batches)
-        scheduler = get_scheduler(
-            self.hparams.lr_scheduler,
-            optimizer,
-            num_warmup_steps=int(total * self.hparams.warmup_ratio),  # rounded down, as olmOCR's train.py
-            num_training_steps=total,
-            scheduler_specific_kwargs=self.hparams.scheduler_kwargs,
-        )
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+        warmup = int(total * self.hparams.warmup_ratio)  # rounded down, as olmOCR's train.py
+        return step_scheduler(optimizer, self.hparams.lr_scheduler, total, warmup, self.hparams.scheduler_kwargs)
