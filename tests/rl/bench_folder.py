@@ -24,7 +24,9 @@ def bench_from_pairs(pairs: Path, out: Path, words_per_page: int = 2) -> Path:
         reference.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(md, reference)
         words = [w for w in (read_page_markdown(md).natural_text or "").split() if w.isalpha()][:words_per_page]
-        rows += [{"pdf": name, "page": 1, "id": f"{name}_w{i}", "type": "present", "text": w} for i, w in enumerate(words)]
+        rows += [
+            {"pdf": name, "page": 1, "id": f"{name}_w{i}", "type": "present", "text": w} for i, w in enumerate(words)
+        ]
         rows.append({"pdf": name, "page": 1, "id": f"{name}_base", "type": "baseline"})
     (out / "tests.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return out

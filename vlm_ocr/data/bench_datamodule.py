@@ -153,6 +153,9 @@ class BenchPageDataModule(L.LightningDataModule):
     def val_dataloader(self) -> list[ResumableDataLoader]:
         return [self._loader(self.eval_set, shuffle=False)] if self.eval_set is not None else []
 
+    def transfer_batch_to_device(self, batch: Any, device: Any, dataloader_idx: int) -> Any:
+        return batch  # pages stay Python objects; the rollout moves the prompt tensors to the model's device
+
     def page_prompt_settings(self) -> tuple[Any, list[dict[str, Any]]]:
         """How a page becomes a prompt (the RenderSpec and the chat messages), for the exported model's settings."""
         return self.render.spec, self.prompt({})["messages"]

@@ -25,7 +25,7 @@ from vlm_ocr.rl.reward_pool import RewardPool
 from vlm_ocr.rl.rewards import RewardScorer, RewardWeights
 from vlm_ocr.rl.rollout import HFRollout, Rollout, RolloutPrompt, RolloutSpec
 from vlm_ocr.rl.seeds import sampling_seed
-from vlm_ocr.rl.step_stats import length_metrics, reward_metrics, step_metrics
+from vlm_ocr.rl.step_stats import StepWindow, length_metrics, reward_metrics, step_metrics
 
 
 class GrpoModule(L.LightningModule):
@@ -118,6 +118,7 @@ class GrpoModule(L.LightningModule):
         self.scorer: RewardScorer | None = None
         self.pages_seen = 0
         self.dropped = 0
+        self.window = StepWindow()
         self._window_tokens = 0.0  # dapo: completion tokens of this rank since the last optimizer step
 
     def setup(self, stage: str) -> None:
@@ -159,9 +160,6 @@ class GrpoModule(L.LightningModule):
         self.scorer.check_pages(batch["pages"])
         return [pool.submit(page, completions[i * group : (i + 1) * group]) for i, page in enumerate(batch["pages"])]
 
-    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
-        return batch  # pages stay Python objects; the rollout moves the prompt tensors to the model's device
-
     def on_fit_start(self) -> None:
         self.train()  # from_pretrained leaves eval mode, which Lightning keeps for fit
         if self.reference is not None:
@@ -175,9 +173,9 @@ class GrpoModule(L.LightningModule):
         rollout = self._sample(batch, self.rollout_spec.num_generations, "train")
         futures = self._score(batch, rollout)  # scored while the reference and policy passes run
         temperature, chunk = self.rollout_spec.temperature, hp.loss_chunk_size
-        ref = None
+        ref, rows = None, hp.logprob_rows_per_forward
         if spec.beta != 0.0:
-            ref = reference_logprobs(self.model, self.reference, rollout, temperature, chunk, hp.logprob_rows_per_forward)
+            ref = reference_logprobs(self.model, self.reference, rollout, temperature, chunk, rows)
         logps = group_logprobs(self.model, rollout, temperature, chunk, None)
         rewards = [reward for future in futures for reward in future.result()]
         advantages = self._advantages(torch.tensor([r.total for r in rewards], dtype=torch.float32), rollout)
@@ -190,10 +188,9 @@ class GrpoModule(L.LightningModule):
         out = policy_loss(logps, advantages.advantages.to(logps.device), mask, spec, ref_logps=ref, num_items=num_items)
         self._window_tokens += float(mask.sum())
         self.pages_seen += len(batch["pages"]) * self.trainer.world_size
-        self.log("train/loss", out.loss.detach(), on_step=True, prog_bar=True, batch_size=len(rewards))
-        metrics = {**step_metrics(rollout, rewards, advantages, out), "train/pages_seen": float(self.pages_seen)}
+        metrics = {**step_metrics(rollout, rewards, advantages, out), "train/loss": float(out.loss.detach())}
         metrics["train/rollout_tokens_per_s"] *= self.trainer.world_size  # all ranks, as Telemetry's rates
-        self.log_dict(metrics, on_step=True, batch_size=len(rewards))
+        self.window.add(metrics, len(rewards))
         self._maybe_table(batch, rollout, rewards, batch_idx)
         return out.loss
 
@@ -223,9 +220,12 @@ class GrpoModule(L.LightningModule):
         write_completions(self.logger, self.trainer.log_dir, rows)
 
     def on_before_optimizer_step(self, optimizer: Any) -> None:
-        """dapo: the token sum of every batch becomes the mean over the step's completion tokens on all ranks
+        """Log the step's metrics (means over its batches and ranks, maxima of `*/max`). dapo: the token sum of
+        every batch becomes the mean over the step's completion tokens on all ranks
         (TRL's num_items_in_batch); Lightning divided each batch by the accumulation steps k and DDP averaged the
         W ranks, so the gradients are scaled by k W / tokens. Runs before clipping."""
+        means, maxima = self.window.pop()  # every batch of the step, weighted by its completions
+        self.log_dict({**means, **maxima, "train/pages_seen": float(self.pages_seen)}, on_step=True)
         tokens, self._window_tokens = self._window_tokens, 0.0
         if self.loss_spec.loss_type != "dapo":
             return

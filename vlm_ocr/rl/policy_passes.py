@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -69,4 +70,3 @@ def reference_logprobs(
             return group_logprobs(reference.model, rollout, temperature, chunk_size, rows_per_forward)
         with adapters_disabled(policy):
             return group_logprobs(policy, rollout, temperature, chunk_size, rows_per_forward)
-

@@ -62,3 +62,39 @@ def step_metrics(rollout: Rollout, rewards: Sequence[Reward], advantages: Advant
     if loss.kl is not None:
         metrics["train/kl"] = float(loss.kl)
     return metrics
+
+
+class StepWindow:
+    """The metrics of the batches of one optimizer step, until it is logged: weighted means, and maxima of the
+    `*/max` ones (a metric a batch lacks, such as a test type it has none of, averages over the batches that have
+    it)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, list[float]] = {}
+        self.maxima: dict[str, float] = {}
+
+    def add(self, metrics: dict[str, float], weight: float) -> None:
+        for name, value in metrics.items():
+            if name.endswith("/max"):
+                self.maxima[name] = max(self.maxima.get(name, value), value)
+            elif not math.isnan(value):
+                total = self.sums.setdefault(name, [0.0, 0.0])
+                total[0], total[1] = total[0] + value * weight, total[1] + weight
+
+    def pop(self) -> tuple[dict[str, float], dict[str, float]]:
+        """The step's means and maxima over every rank (the same on each: ranks may log different test types, so
+        the windows are gathered whole rather than reduced key by key), and a fresh window."""
+        windows = [(self.sums, self.maxima)]
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            windows = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(windows, (self.sums, self.maxima))
+        sums: dict[str, list[float]] = {}
+        maxima: dict[str, float] = {}
+        for rank_sums, rank_maxima in windows:
+            for name, (value, weight) in rank_sums.items():
+                total = sums.setdefault(name, [0.0, 0.0])
+                total[0], total[1] = total[0] + value, total[1] + weight
+            for name, value in rank_maxima.items():
+                maxima[name] = max(maxima.get(name, value), value)
+        self.sums, self.maxima = {}, {}
+        return {name: value / weight for name, (value, weight) in sums.items() if weight}, maxima
