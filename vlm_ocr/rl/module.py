@@ -59,8 +59,9 @@ class GrpoModule(L.LightningModule):
         chromium: Chromium executable for math tests.
         reward_workers: threads (or processes) that score completions off the training thread.
         reward_pool: `thread` or `process`.
-        sampling_seed: seed of the rollouts, hashed with the optimizer step, rank and pages: a resumed run samples
-            what the uninterrupted one would have.
+        sampling_seed: seed of the rollouts, hashed with the optimizer step and the pages: a resumed run samples
+            what the uninterrupted one would have, and N processes what one process with N times the accumulation
+            would.
         logprob_rows_per_forward: completions per forward pass of the no-grad reference pass (None: all).
         loss_chunk_size: completion tokens per lm_head chunk.
         gradient_checkpointing: recompute decoder activations in backward to save memory.
@@ -151,7 +152,7 @@ class GrpoModule(L.LightningModule):
         prompts = [RolloutPrompt(inputs, image) for inputs, image in zip(batch["inputs"], batch["images"], strict=True)]
         step = self.global_step if stage == "train" else 0  # every validation samples the same way
         keys = [page.key for page in batch["pages"]]
-        seed = sampling_seed(self.hparams.sampling_seed, step, self.global_rank, keys, stage)
+        seed = sampling_seed(self.hparams.sampling_seed, step, keys, stage)
         return HFRollout(self.model, self.tokenizer, spec).sample(prompts, seed)
 
     def _score(self, batch: dict[str, Any], rollout: Rollout) -> list[Any]:
