@@ -32,7 +32,9 @@ class Recorder(L.Callback):
             "step": trainer.global_step,
             "epoch": trainer.current_epoch,
             "batch_idx": batch_idx,
-            "pages": [Path(p).name for p in batch["markdown_paths"]],
+            "pages": [Path(p).name for p in batch["markdown_paths"]]
+            if "markdown_paths" in batch
+            else [page.key for page in batch["pages"]],  # a GRPO batch: bench pages
             "datasets": batch.get("datasets", []),
             "lr": trainer.optimizers[0].param_groups[0]["lr"],
         }

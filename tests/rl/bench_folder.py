@@ -9,9 +9,10 @@ from pathlib import Path
 from vlm_ocr.pages.front_matter import read_page_markdown
 
 
-def bench_from_pairs(pairs: Path, out: Path, words_per_page: int = 2) -> Path:
+def bench_from_pairs(pairs: Path, out: Path, words_per_page: int = 2, letters: tuple[str, ...] = ()) -> Path:
     """Every <stem>.pdf + <stem>.md pair under `pairs` as a bench page: `present` tests for the first words of its
-    text and a `baseline` test; the Markdown as its claude_original/ reference."""
+    text (and for each of `letters`: tests a random model passes now and then) and a `baseline` test; the Markdown
+    as its claude_original/ reference."""
     rows = []
     for md in sorted(pairs.rglob("*.md")):
         pdf = md.with_suffix(".pdf")
@@ -27,6 +28,7 @@ def bench_from_pairs(pairs: Path, out: Path, words_per_page: int = 2) -> Path:
         rows += [
             {"pdf": name, "page": 1, "id": f"{name}_w{i}", "type": "present", "text": w} for i, w in enumerate(words)
         ]
+        rows += [{"pdf": name, "page": 1, "id": f"{name}_{c}", "type": "present", "text": c} for c in letters]
         rows.append({"pdf": name, "page": 1, "id": f"{name}_base", "type": "baseline"})
     (out / "tests.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return out

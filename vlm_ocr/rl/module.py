@@ -20,7 +20,7 @@ from vlm_ocr.model.schedule import step_scheduler
 from vlm_ocr.rl.advantages import ScaleRewards, group_advantages, mask_truncated
 from vlm_ocr.rl.completion_table import table_rows, write_completions
 from vlm_ocr.rl.losses import PolicyLossSpec, policy_loss
-from vlm_ocr.rl.policy_passes import FrozenReference, group_logprobs, reference_logprobs
+from vlm_ocr.rl.policy_passes import FrozenReference, group_logprobs, init_sharded_root, reference_logprobs
 from vlm_ocr.rl.reward_pool import RewardPool
 from vlm_ocr.rl.rewards import RewardScorer, RewardWeights
 from vlm_ocr.rl.rollout import HFRollout, Rollout, RolloutPrompt, RolloutSpec
@@ -66,6 +66,9 @@ class GrpoModule(L.LightningModule):
         loss_chunk_size: completion tokens per lm_head chunk.
         gradient_checkpointing: recompute decoder activations in backward to save memory.
         lora: train LoRA adapters; the reference is then the same model with its adapters off (no copy).
+        shuffle_rewards: a control run: the rewards are permuted across the batch's completions before the
+            advantages (a seeded permutation), so nothing links a completion to its own reward; a stage that learns
+            from its rewards must not improve with it. Logged rewards are the true ones.
         val_generations: completions sampled per held-out page in validation (`val/reward`: their mean reward).
         table_every_n_steps: every this many optimizer steps, log the first batch's completions with their verdicts
             (W&B table `train/completions`, else completions.jsonl in the run folder); 0: never.
@@ -99,6 +102,7 @@ class GrpoModule(L.LightningModule):
         loss_chunk_size: int = 2048,
         gradient_checkpointing: bool = False,
         lora: LoraSpec | None = None,
+        shuffle_rewards: bool = False,
         val_generations: int = 4,
         table_every_n_steps: int = 10,
         generation: GenerationSpec | None = None,
@@ -147,12 +151,13 @@ class GrpoModule(L.LightningModule):
             self.pool = RewardPool(self.scorer, hp.reward_workers, hp.reward_pool)
         return self.pool
 
-    def _sample(self, batch: dict[str, Any], generations: int, stage: str) -> Rollout:
+    def _seed(self, batch: dict[str, Any], stage: str) -> int:
+        step = self.global_step if stage == "train" else 0  # every validation samples the same way
+        return sampling_seed(self.hparams.sampling_seed, step, [page.key for page in batch["pages"]], stage)
+
+    def _sample(self, batch: dict[str, Any], generations: int, seed: int) -> Rollout:
         spec = dataclasses.replace(self.rollout_spec, num_generations=generations)
         prompts = [RolloutPrompt(inputs, image) for inputs, image in zip(batch["inputs"], batch["images"], strict=True)]
-        step = self.global_step if stage == "train" else 0  # every validation samples the same way
-        keys = [page.key for page in batch["pages"]]
-        seed = sampling_seed(self.hparams.sampling_seed, step, keys, stage)
         return HFRollout(self.model, self.tokenizer, spec).sample(prompts, seed)
 
     def _score(self, batch: dict[str, Any], rollout: Rollout) -> list[Any]:
@@ -163,6 +168,7 @@ class GrpoModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.train()  # from_pretrained leaves eval mode, which Lightning keeps for fit
+        init_sharded_root(self.model)
         if self.reference is not None:
             self.reference.follow(self.model)
 
@@ -171,7 +177,8 @@ class GrpoModule(L.LightningModule):
         if not batch["pages"]:
             return self._empty_step_loss()
         hp, spec = self.hparams, self.loss_spec
-        rollout = self._sample(batch, self.rollout_spec.num_generations, "train")
+        rollout_seed = self._seed(batch, "train")
+        rollout = self._sample(batch, self.rollout_spec.num_generations, rollout_seed)
         futures = self._score(batch, rollout)  # scored while the reference and policy passes run
         temperature, chunk = self.rollout_spec.temperature, hp.loss_chunk_size
         ref, rows = None, hp.logprob_rows_per_forward
@@ -179,7 +186,10 @@ class GrpoModule(L.LightningModule):
             ref = reference_logprobs(self.model, self.reference, rollout, temperature, chunk, rows)
         logps = group_logprobs(self.model, rollout, temperature, chunk, None)
         rewards = [reward for future in futures for reward in future.result()]
-        advantages = self._advantages(torch.tensor([r.total for r in rewards], dtype=torch.float32), rollout)
+        totals = torch.tensor([r.total for r in rewards], dtype=torch.float32)
+        if hp.shuffle_rewards:
+            totals = totals[torch.randperm(len(totals), generator=torch.Generator().manual_seed(rollout_seed))]
+        advantages = self._advantages(totals, rollout)
         mask = rollout.completion_mask.float()
         if hp.mask_truncated_completions:
             mask = mask_truncated(mask, rollout.truncated)
@@ -242,10 +252,13 @@ class GrpoModule(L.LightningModule):
             return None
         return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
 
+    def on_validation_start(self) -> None:
+        init_sharded_root(self.model)  # `validate` starts here (fit started in on_fit_start)
+
     def validation_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
         if not batch["pages"]:
             return
-        rollout = self._sample(batch, self.hparams.val_generations, "val")
+        rollout = self._sample(batch, self.hparams.val_generations, self._seed(batch, "val"))
         rewards = [reward for future in self._score(batch, rollout) for reward in future.result()]
         metrics = {**reward_metrics("val", rewards), **length_metrics("val", rollout)}
         metrics.pop("val/rollout_tokens_per_s")

@@ -70,3 +70,12 @@ def reference_logprobs(
             return group_logprobs(reference.model, rollout, temperature, chunk_size, rows_per_forward)
         with adapters_disabled(policy):
             return group_logprobs(policy, rollout, temperature, chunk_size, rows_per_forward)
+
+
+def init_sharded_root(model: nn.Module) -> None:
+    """FSDP2: make the decoder (`model.model`, the root vlm_ocr.strategies shards) the root before the first rollout.
+    transformers' `generate` encodes the images through `get_image_features`, outside the root's forward; left to
+    itself, the merger would then initialise as a root of its own and the root's first forward would fail."""
+    state = getattr(model.model, "_get_fsdp_state", None)
+    if state is not None:
+        state()._lazy_init()
