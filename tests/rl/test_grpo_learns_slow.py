@@ -18,8 +18,9 @@ from vlm_ocr.pages.front_matter import PageResponse, format_page_markdown
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 SFT = ["--config", str(EXPERIMENTS / "tiny.yaml"), "--config", str(EXPERIMENTS / "overlays" / "reading.yaml")]
 GRPO = [
-    *("--config", str(EXPERIMENTS / "grpo_synth_1025.yaml"), "--config", str(EXPERIMENTS / "overlays" / "grpo-tiny.yaml")),
-    *("--config", str(EXPERIMENTS / "overlays" / "grpo-reading.yaml")),
+    arg
+    for name in ("grpo_synth_1025.yaml", "overlays/grpo-tiny.yaml", "overlays/grpo-reading.yaml")
+    for arg in ("--config", str(EXPERIMENTS / name))
 ]
 SFT_STEPS = 600  # a reader that is not perfect yet: about 4 of the 6 words exactly (reading.yaml's comment)
 RISE = 0.15  # of the held-out mean reward (0 to 3: unit test + front matter + end of turn)
@@ -81,7 +82,8 @@ def test_the_held_out_reward_rises_with_real_rewards_and_not_with_shuffled_ones(
     before, after = held_out_reward(reader, tmp_path / "real")
     shuffled_before, shuffled_after = held_out_reward(reader, tmp_path / "shuffled", "--model.shuffle_rewards", "true")
     with capsys.disabled():
-        print(f"\nheld-out reward: real {before:.3f} -> {after:.3f}, shuffled {shuffled_before:.3f} -> {shuffled_after:.3f}")
+        print(f"\nheld-out reward: real {before:.3f} -> {after:.3f}, ", end="")
+        print(f"shuffled {shuffled_before:.3f} -> {shuffled_after:.3f}")
     assert shuffled_before == before  # the same model, pages and sampling seeds before training
     assert after - before > RISE, (before, after)
     assert shuffled_after - shuffled_before < (after - before) / 3, (shuffled_before, shuffled_after)
