@@ -84,10 +84,12 @@ def fit_args(benches, tiny_vlm_dir, tmp_path, *extra):
 
 
 def test_fit_trains_logs_checkpoints_and_exports(benches, tiny_vlm_dir, tmp_path, monkeypatch):
-    """Two optimizer steps of one page x 2 completions of 6 tokens, a held-out page scored before and after."""
+    """Two optimizer steps of one page x 2 completions of 6 tokens in bf16-true, a held-out page scored before and
+    after."""
     monkeypatch.chdir(tmp_path)
     short = ["--trainer.max_steps", "2", "--model.rollout.num_generations", "2", "--model.rollout.max_new_tokens", "6"]
     short += ["--trainer.accumulate_grad_batches", "1", "--trainer.val_check_interval", "2"]
+    short += ["--trainer.precision", "bf16-true", "--model.dtype", "bfloat16"]  # the recipe's precision
     assert main(fit_args(benches, tiny_vlm_dir, tmp_path, *short, "--model.table_every_n_steps", "1")) == 0
     run = next((tmp_path / "runs").glob("version_*"))
     rows = list(csv.DictReader((run / "metrics.csv").open()))

@@ -161,12 +161,26 @@ def test_kill_9_and_resume_end_as_the_uninterrupted_run(ddp_run, tmp_path, tiny_
     finish(launch(cli_args(whole, tiny_vlm_dir, bench, accumulate=2, max_steps=6), whole, processes=1), whole)
     process = launch(cli_args(cut, tiny_vlm_dir, bench, accumulate=2, max_steps=6), cut, processes=1)
     deadline = time.monotonic() + WAIT
-    while not (cut / "ckpt" / "step2.ckpt").exists() and process.poll() is None and time.monotonic() < deadline:
+    while checkpoint_step(cut / "ckpt" / "last.ckpt") < 2 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+    step = checkpoint_step(cut / "ckpt" / "last.ckpt")
+    assert 2 <= step < 6, step  # killed mid-run
     again = [*cli_args(cut, tiny_vlm_dir, bench, accumulate=2, max_steps=6), "--ckpt_path", "last"]
     finish(launch(again, cut, processes=1), cut)
-    assert rows(cut)[-4:] == rows(whole)[-4:]  # steps 4 and 5, from the resumed run (it started at step 2 or 4)
-    assert metrics(cut) == metrics(whole)  # every step logged, with the same rewards
+    resumed = rows(cut)[-2 * (6 - step) :]  # the resumed run's batches: exactly the uninterrupted run's from there
+    assert resumed == rows(whole)[2 * step :]
+    after = {k: v for k, v in metrics(whole).items() if k >= step}
+    assert {k: v for k, v in metrics(cut).items() if k >= step} == after
     assert all(torch.equal(weights(cut)[k], weights(whole)[k]) for k in weights(whole))
+
+
+def checkpoint_step(path: Path) -> int:
+    """The optimizer step of a complete, verified checkpoint; -1 while there is none."""
+    from vlm_ocr.checkpointing.verified_files import CorruptCheckpoint, verify
+
+    try:
+        return int(verify(path)["global_step"])
+    except (OSError, CorruptCheckpoint, KeyError, ValueError):
+        return -1

@@ -43,12 +43,29 @@ class BenchPromptDataset(Dataset):
         return {"page": page, "inputs": prompt, "image": image}
 
 
+class PageList:
+    """The bench pages of a batch, iterable and indexable but opaque to Lightning's batch traversal (the precision
+    plugin's input cast and the device move rebuild sequences and dataclasses, and refuse frozen ones)."""
+
+    def __init__(self, pages: list[BenchPage]):
+        self._pages = tuple(pages)
+
+    def __iter__(self) -> Any:
+        return iter(self._pages)
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def __getitem__(self, index: int) -> BenchPage:
+        return self._pages[index]
+
+
 def collate_pages(items: list[dict[str, Any]]) -> dict[str, Any]:
     """A batch of pages: the prompts stay per page (the rollout engine pads them), dropped pages listed apart."""
     kept = [item for item in items if "dropped" not in item]
     return {
         "num_pages": len(kept),
-        "pages": [item["page"] for item in kept],
+        "pages": PageList([item["page"] for item in kept]),
         "inputs": [item["inputs"] for item in kept],
         "images": [item["image"] for item in kept],
         "dropped": [item["dropped"] for item in items if "dropped" in item],
