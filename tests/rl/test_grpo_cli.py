@@ -12,6 +12,7 @@ from bench_folder import bench_from_pairs
 
 from vlm_ocr.cli import main
 from vlm_ocr.data.bench_datamodule import BenchPageDataModule
+from vlm_ocr.data.interface import page_data
 from vlm_ocr.data.predict_pages import PdfPageDataset
 from vlm_ocr.data.transforms import BuildMessages, RenderPage
 
@@ -145,6 +146,7 @@ def test_pages_are_rendered_and_prompted_as_the_sft_pipeline(benches, tiny_vlm_d
         assert item["inputs"][key].equal(sft[key]), key
     assert [t.id for t in page.tests] and page.reference is not None
     assert data.page_prompt_settings() == (render.spec, prompt({})["messages"])
+    assert page_data(data) is data  # what the export and the verbs read of a data module
 
 
 def test_the_recipe_carries_the_originals_settings(benches, tiny_vlm_dir, tmp_path, monkeypatch):

@@ -27,8 +27,8 @@ RISE = 0.15  # of the held-out mean reward (0 to 3: unit test + front matter + e
 
 
 def word_bench(folder: Path, renderings: int, seed: int) -> Path:
-    """The six words, each drawn `renderings` times a little off centre (up to 20 pt across, 10 pt up or down), as a bench folder: one `present` test per
-    page (its word) and the reading pages' front matter as the reference."""
+    """The six words, each drawn `renderings` times a little off centre (up to 20 pt across, 10 pt up or down), as
+    a bench folder: one `present` test per page (its word) and the reading pages' front matter as the reference."""
     rng = random.Random(seed)
     rows = []
     for copy in range(renderings):

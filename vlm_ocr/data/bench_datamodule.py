@@ -11,6 +11,7 @@ import lightning as L
 from torch.utils.data import BatchSampler, Dataset
 
 from vlm_ocr.bench.training_pages import BenchPage, BenchPages, read_bench_pages
+from vlm_ocr.data.pipeline import PagePipeline
 from vlm_ocr.data.processor import QwenInputs, load_processor
 from vlm_ocr.data.sampler import EpochSampler, ResumableDataLoader, ShardedBatches
 from vlm_ocr.data.transforms import BuildMessages, RenderPage
@@ -73,8 +74,9 @@ def collate_pages(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class BenchPageDataModule(L.LightningDataModule):
-    """olmOCR-Bench-format folders (`pdfs/`, test `*.jsonl`, optional `claude_original/`) as GRPO training pages:
-    one item per (pdf, page) with all of that page's tests (vlm_ocr.bench.training_pages).
+    """A PageData (vlm_ocr.data.interface) of olmOCR-Bench-format folders (`pdfs/`, test `*.jsonl`, optional
+    `claude_original/`) as GRPO training pages: one item per (pdf, page) with all of that page's tests
+    (vlm_ocr.bench.training_pages).
 
     Bad input is listed, never fatal mid-run: malformed test lines, tests naming a missing PDF or page, pages
     without tests and unreadable references are logged and written to `bench_report_<name>.jsonl` in the run
@@ -114,6 +116,23 @@ class BenchPageDataModule(L.LightningDataModule):
         self.inputs: QwenInputs | None = None
         self.train_set: BenchPromptDataset | None = None
         self.eval_set: BenchPromptDataset | None = None
+
+    @property
+    def eval_names(self) -> list[str]:
+        return ["held_out"] if self.hparams.eval_bench_root else []
+
+    @property
+    def eval_sets(self) -> list[BenchPromptDataset]:
+        return [self.eval_set] if self.eval_set is not None else []
+
+    @property
+    def processor(self) -> Any:
+        return self.inputs.processor if self.inputs is not None else None
+
+    @property
+    def pipeline(self) -> PagePipeline:
+        """The SFT pipeline's steps a bench page goes through: its render step and its messages."""
+        return PagePipeline(render=self.render, messages=self.prompt)
 
     def _read(self, option: str, name: str) -> BenchPages:
         folder = getattr(self.hparams, option)
