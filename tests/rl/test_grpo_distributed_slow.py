@@ -71,7 +71,8 @@ def overlay(run: Path, strategy=None, accumulate=1, max_steps=4) -> Path:
         "reward_workers": 1,
     }
     run.mkdir(parents=True, exist_ok=True)
-    (run / "overlay.yaml").write_text(yaml.safe_dump({"trainer": trainer, "model": model}))
+    config = {"callbacks": None, "trainer": trainer, "model": model}  # the recipe's named callbacks dropped: these
+    (run / "overlay.yaml").write_text(yaml.safe_dump(config))
     return run / "overlay.yaml"
 
 
