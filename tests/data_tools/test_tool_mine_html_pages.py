@@ -170,17 +170,25 @@ def test_the_bench_scores_the_reference_at_100_percent(mined, tmp_path):
     assert not scored["errors"] and not scored["failed"] and {t["type"] for t in scored["types"]} >= {"math", "table"}
 
 
-def test_the_rl_stage_reads_the_bench_folder(mined):
-    """The GRPO stage's reader takes every mined page with all its tests and its reference, and leaves nothing out."""
-    from vlm_ocr.bench.training_pages import read_bench_pages
+def test_the_rl_stage_reads_the_bench_folder(mined, tiny_vlm_dir, tmp_path):
+    """The GRPO stage's data module takes every mined page with all its tests and its reference, leaves nothing
+    out, and prompts it as the SFT pipeline does."""
+    from vlm_ocr.data.bench_datamodule import BenchPageDataModule
 
-    read = read_bench_pages(mined["bench"])
+    data = BenchPageDataModule(str(tiny_vlm_dir), bench_root=str(mined["bench"]), report_dir=str(tmp_path))
+    data.setup("fit")
+    assert (tmp_path / "bench_report_train.jsonl").read_text() == ""  # nothing left out
+    read = data.train_set
     tests = [json.loads(line) for line in (mined["bench"] / "synthetic.jsonl").read_text().splitlines()]
-    assert not read.skipped and len(read.pages) == len({(t["pdf"], t["page"]) for t in tests}) >= 1
+    assert len(read.pages) == len({(t["pdf"], t["page"]) for t in tests}) >= 1
     assert sum(len(page.tests) for page in read.pages) == len(tests)
     for page in read.pages:
         assert page.pdf_path.is_file() and page.reference and page.reference.startswith("---\n")
         assert {t.id for t in page.tests} == {t["id"] for t in tests if (t["pdf"], t["page"]) == (page.pdf, page.page)}
+    batches = list(data.train_dataloader())
+    assert sum(batch["num_pages"] for batch in batches) == len(read.pages) and not any(b["dropped"] for b in batches)
+    prompt = batches[0]["inputs"][0]  # rendered and prompted: the chat template around the page's image tokens
+    assert prompt["pixel_values"].numel() > 0 and prompt["input_ids"].shape[-1] > prompt["pixel_values"].shape[0] // 4
 
 
 def test_inspect_data_reads_the_pairs(mined, tmp_path, tiny_vlm_dir, monkeypatch):
