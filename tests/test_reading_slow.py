@@ -40,7 +40,7 @@ def write_pages(folder: Path, shown_shift: int = 0, **rendering) -> None:
         (folder / f"word_{i}.md").write_text(format_page_markdown(PageResponse("en", True, 0, False, False, word)))
 
 
-HELD_OUT_FLOOR = {"shifted": 0, "other-font": 0}  # measured: see README; set once the figures are in
+HELD_OUT_FLOOR = {"shifted": 2, "other-font": 2}  # of 6 exact; measured 3 and 3 (README); chance is 1
 HELD_OUT = {  # the six words as the model never saw them
     "shifted": {"dx": 60, "dy": 30},  # moved right and up by about a fifth of the page
     "other-font": {"font": "Times-Bold"},  # a serif face instead of Helvetica
