@@ -298,6 +298,7 @@ def test_a_pdf_without_its_markdown_is_listed_in_the_data_report(cli_env, tmp_pa
     shutil.copy(pair.with_suffix(".pdf"), root / "train" / "lonely.pdf")
     report = tmp_path / "report"
     args = ["inspect-data", "--config", TINY, *cli_env, "--data.data_root", str(root), "--data.report_dir", str(report)]
+    args += ["--data.eval_roots", "{sample_eval: eval}"]  # this root has no train/document for tiny.yaml's sample_train
     assert main([*args, "--data.max_bad_fraction", "0.5", "--limit", "1", "--out", str(tmp_path / "s.jsonl")]) == 0
     rows = [json.loads(line) for line in (report / "data_report_train.jsonl").read_text().splitlines()]
     assert rows == [

@@ -116,7 +116,7 @@ def test_sigterm_during_predict_stops_after_the_batch_being_written(tmp_path, ti
     predict = [PYTHON, "-m", "vlm_ocr", "predict", "--config", TINY, "--model.pretrained", str(tiny_vlm_dir)]
     predict += ["--data.data_root", str(sample_data_dir), "--data.num_workers", "0"]
     predict += ["--data.predict_paths", json.dumps([str(tmp_path / "long.pdf")]), "--model.predict_rotation_retry"]
-    predict += ["false", "--model.generation.max_new_tokens", "8"]
+    predict += ["false", "--model.generation.max_new_tokens", "8", "--data.batch_size", "1"]  # a batch per page
     log = open(tmp_path / "log.txt", "w")
     process = subprocess.Popen(predict, env=child_env(), cwd=tmp_path, stdout=log, stderr=log)
     out = tmp_path / "runs" / "tiny" / "predictions"  # tiny.yaml's PredictionWriter folder, under the cwd

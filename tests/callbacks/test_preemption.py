@@ -60,7 +60,7 @@ def overlay(folder: Path, checkpoints: Path, delay: float = 0.0, every: int = 1)
             ],
         },
         "callbacks": None,  # none of tiny.yaml's: only the ones above
-        "data": {"train_roots": ["train/document", "train/table", "train/list"], "num_workers": 0},
+        "data": {"train_roots": ["train/document", "train/table", "train/list"], "num_workers": 0, "batch_size": 1},
     }
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "overlay.yaml"

@@ -146,6 +146,7 @@ TURNED_EVAL = "[{class_path: vlm_ocr.data.RotationAugmentation, init_args: {prob
 def eval_pages(cli_env, *overrides):
     """(markdown path, image grid, rotation label) of each eval page, read at two validations in different epochs."""
     args = ["--config", str(EXPERIMENTS / "tiny.yaml"), *cli_env, "--trainer.accelerator", "cpu", *overrides]
+    args += ["--data.eval_roots", "{sample_eval: eval}", "--data.batch_size", "1"]  # its eval pages, one per batch
     data = build_cli([*args, "--data.num_workers", "0"], run=False).datamodule
     data.setup("validate")
     (loader,) = data.val_dataloader()

@@ -51,7 +51,7 @@ def test_fit_export_serves_predicts_answer_with_plain_transformers(
     for name in ("preprocessor_config.json", "chat_template.json", "vlm_ocr_inference.json", "model.safetensors"):
         assert stat.S_IMODE((folder / name).stat().st_mode) & 0o044 == 0o044, name  # readable by others
     settings = json.loads((folder / "vlm_ocr_inference.json").read_text())
-    assert settings["render"]["longest_side"] == 448 and settings["generation"]["max_new_tokens"] == 6
+    assert settings["render"]["longest_side"] == 224 and settings["generation"]["max_new_tokens"] == 6  # tiny.yaml; CLI
     assert "<|vision_start|>" in json.loads((folder / "chat_template.json").read_text())["chat_template"]
 
     pdf = shared_fixtures / "pdfs" / "olmo-page-1.pdf"

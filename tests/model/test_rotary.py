@@ -13,6 +13,7 @@ from vlm_ocr.model.rotary import rotary_modules
 def test_bf16_true_fit_trains_with_float32_frequencies_and_matches_its_export(cli_env, tmp_path):
     export = tmp_path / "export"
     precision = ["--trainer.precision", "bf16-true", "--model.dtype", "bfloat16", "--trainer.limit_val_batches", "0"]
+    precision += ["--trainer.accumulate_grad_batches", "2"]
     cli = build_cli(exporting_fit_args(cli_env, export, *precision), run=False)
     recorder = FrequencyRecorder()
     cli.trainer.callbacks.append(recorder)

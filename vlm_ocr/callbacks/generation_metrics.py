@@ -29,7 +29,7 @@ TABLE_COLUMNS += ["repetitive", "finish_reason"]
 def prompt_only(sample: dict[str, Any]) -> dict[str, Any]:
     """The prompt part of a training sample (its labels are IGNORE_INDEX over the prompt), for generation."""
     prompt_len = int((sample["labels"] == IGNORE_INDEX).long().cumprod(0).sum())
-    prompt = {
+    prompt: dict[str, Any] = {
         key: sample[key][:prompt_len] for key in ("input_ids", "attention_mask", "mm_token_type_ids") if key in sample
     }
     # mm_token_type_ids (when the processor makes it) marks the image tokens: without it the model's rope
