@@ -8,18 +8,11 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.precision import Precision
 from PIL import Image
+from training_runs import roles
 
 from vlm_ocr.callbacks import GenerationMetrics
 from vlm_ocr.callbacks.generation_metrics import TABLE_COLUMNS, inference_mode, prompt_only
-from vlm_ocr.data import (
-    BuildMessages,
-    FilterRotated,
-    FormatTarget,
-    PageDataModule,
-    ParseFrontMatter,
-    RenderPage,
-    TextRuleFilter,
-)
+from vlm_ocr.data import PageDataModule
 from vlm_ocr.data.processor import IGNORE_INDEX
 from vlm_ocr.eval import explore
 from vlm_ocr.model.generate import GenerationSpec, generate_markdown, model_inputs
@@ -34,12 +27,7 @@ def datamodule(tiny_vlm_dir, sample_data_dir):
         data_root=str(sample_data_dir),
         train_roots=["train/document"],
         eval_roots={"mixed": "eval", "rotated": "eval/rotated"},
-        read=ParseFrontMatter(),
-        page_filters=[FilterRotated()],
-        text_filters=[TextRuleFilter("off")],
-        render=RenderPage(112),
-        target=FormatTarget(),
-        messages=BuildMessages(),
+        **roles(),
         max_length=2048,
     )
 
